@@ -1,0 +1,276 @@
+"""Kaldi data directories: the contract between recipe stages (ARCHITECTURE.md).
+
+A data dir holds sorted (``LC_ALL=C``), space-separated text files, one utterance a line,
+key first. This module reads and writes them, and checks them; the shell tools in
+``utils/`` are thin wrappers over it. Every error names the file, the line and the reason.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from avdf.utils.fileio import atomic_open
+
+# Files keyed by utterance whose value is free text (a path, a command, a label, numbers).
+UTT_FILES = (
+    "wav.scp", "video.scp", "utt2spk", "utt2label", "utt2label_audio", "utt2label_video",
+    "utt2attack", "utt2dur", "utt2num_frames", "utt2original", "utt2category", "text",
+    "feats.scp", "faces.scp", "lips.scp", "audio.scp", "xvector.scp", "ivector.scp",
+)
+LABEL_WORDS = ("bonafide", "spoof")
+TRIAL_WORDS = ("target", "nontarget", "spoof")
+_LABEL_FILES = ("utt2label", "utt2label_audio", "utt2label_video")
+_NUMERIC_FILES = {"utt2dur": float, "utt2num_frames": int}
+
+
+class DataDirError(ValueError):
+    """A data-dir file is malformed; the message is ``file:line: reason``."""
+
+
+def c_key(s: str) -> bytes:
+    """Sort key matching ``LC_ALL=C sort``: byte order of the UTF-8 encoding."""
+    return s.encode("utf-8")
+
+
+def _lines(path: Path) -> Iterable[tuple[int, str]]:
+    try:
+        f = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise DataDirError(f"{path}: file does not exist") from None
+    with f:
+        for n, raw in enumerate(f, 1):
+            line = raw.rstrip("\n")
+            if line.endswith("\r"):
+                raise DataDirError(f"{path}:{n}: line ends with CR (Windows line ending)")
+            yield n, line
+
+
+def read_kv(path: str | os.PathLike, *, allow_empty_value: bool = False,
+            check_sorted: bool = False) -> "OrderedDict[str, str]":
+    """Read ``<key> <value...>`` lines into an ordered dict (value = rest of the line).
+
+    Fails on an empty line, a duplicate key, a missing value, and (with ``check_sorted``)
+    on a key out of ``LC_ALL=C`` order.
+    """
+    path = Path(path)
+    out: OrderedDict[str, str] = OrderedDict()
+    prev: str | None = None
+    for n, line in _lines(path):
+        if not line.strip():
+            raise DataDirError(f"{path}:{n}: empty line")
+        if line[0].isspace():
+            raise DataDirError(f"{path}:{n}: line starts with whitespace")
+        parts = line.split(None, 1)
+        key = parts[0]
+        value = parts[1].strip() if len(parts) > 1 else ""
+        if not value and not allow_empty_value:
+            raise DataDirError(f"{path}:{n}: key {key!r} has no value")
+        if key in out:
+            raise DataDirError(f"{path}:{n}: duplicate key {key!r}")
+        if check_sorted and prev is not None and c_key(key) < c_key(prev):
+            raise DataDirError(f"{path}:{n}: not sorted: {key!r} comes after {prev!r} "
+                               "(sort with LC_ALL=C sort -k1,1)")
+        out[key] = value
+        prev = key
+    return out
+
+
+def read_list(path: str | os.PathLike) -> list[str]:
+    """Read one token a line (an utterance or speaker list); blank lines are errors."""
+    path = Path(path)
+    out = []
+    for n, line in _lines(path):
+        tok = line.strip()
+        if not tok or len(tok.split()) != 1:
+            raise DataDirError(f"{path}:{n}: expected exactly one token, got {line!r}")
+        out.append(tok)
+    return out
+
+
+def write_kv(path: str | os.PathLike, items: Mapping[str, object] | Iterable[tuple[str, object]],
+             sort: bool = True) -> None:
+    """Write ``<key> <value>`` lines atomically, sorted as ``LC_ALL=C`` unless ``sort=False``.
+
+    Values that are lists or tuples are joined with spaces (``spk2utt``).
+    """
+    pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
+    for key, _ in pairs:
+        if not key or any(c.isspace() for c in key):
+            raise DataDirError(f"{path}: key {key!r} is empty or contains whitespace")
+    if sort:
+        pairs.sort(key=lambda kv: c_key(kv[0]))
+    with atomic_open(path) as f:
+        for key, value in pairs:
+            if isinstance(value, (list, tuple)):
+                value = " ".join(str(v) for v in value)
+            f.write(f"{key} {value}\n")
+
+
+def write_list(path: str | os.PathLike, items: Iterable[str], sort: bool = True) -> None:
+    """Write one token a line, atomically."""
+    items = list(items)
+    if sort:
+        items.sort(key=c_key)
+    with atomic_open(path) as f:
+        for it in items:
+            f.write(f"{it}\n")
+
+
+def utt2spk_to_spk2utt(utt2spk: Mapping[str, str]) -> "OrderedDict[str, list[str]]":
+    """Invert ``utt2spk``; speakers and their utterances in ``LC_ALL=C`` order."""
+    spk2utt: dict[str, list[str]] = {}
+    for utt, spk in utt2spk.items():
+        spk2utt.setdefault(spk, []).append(utt)
+    return OrderedDict((s, sorted(spk2utt[s], key=c_key)) for s in sorted(spk2utt, key=c_key))
+
+
+def spk2utt_to_utt2spk(spk2utt: Mapping[str, str | Sequence[str]]) -> "OrderedDict[str, str]":
+    """Expand ``spk2utt`` (values as space-separated strings or lists) into ``utt2spk``."""
+    out: dict[str, str] = {}
+    for spk, utts in spk2utt.items():
+        for utt in (utts.split() if isinstance(utts, str) else utts):
+            out[utt] = spk
+    return OrderedDict((u, out[u]) for u in sorted(out, key=c_key))
+
+
+def read_trials(path: str | os.PathLike) -> list[tuple[str, str, str]]:
+    """Read Kaldi trials ``<enroll> <test> target|nontarget|spoof``."""
+    path = Path(path)
+    out = []
+    for n, line in _lines(path):
+        f = line.split()
+        if len(f) != 3:
+            raise DataDirError(f"{path}:{n}: expected 3 fields '<enroll> <test> <label>', got {len(f)}")
+        if f[2] not in TRIAL_WORDS:
+            raise DataDirError(f"{path}:{n}: label {f[2]!r} is not one of {'|'.join(TRIAL_WORDS)}")
+        out.append((f[0], f[1], f[2]))
+    return out
+
+
+def write_trials(path: str | os.PathLike, trials: Iterable[tuple[str, str, str]]) -> None:
+    """Write trials in the given order (trial lists are not re-sorted), atomically."""
+    with atomic_open(path) as f:
+        for e, t, lab in trials:
+            f.write(f"{e} {t} {lab}\n")
+
+
+class DataDir:
+    """A Kaldi data directory; files are read on first access and cached."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise DataDirError(f"{self.path}: data directory does not exist")
+        self._cache: dict[str, OrderedDict[str, str]] = {}
+
+    def has(self, name: str) -> bool:
+        return (self.path / name).is_file()
+
+    def read(self, name: str) -> "OrderedDict[str, str]":
+        """The key -> value map of file ``name`` (for example ``utt2label``)."""
+        if name not in self._cache:
+            self._cache[name] = read_kv(self.path / name)
+        return self._cache[name]
+
+    def utts(self) -> list[str]:
+        """Utterance keys, from the first of wav.scp / video.scp / utt2spk / utt2label present."""
+        for name in ("wav.scp", "video.scp", "utt2spk", "utt2label", "feats.scp"):
+            if self.has(name):
+                return list(self.read(name))
+        raise DataDirError(f"{self.path}: no wav.scp, video.scp, utt2spk, utt2label or feats.scp")
+
+    def __repr__(self) -> str:
+        return f"DataDir({str(self.path)!r})"
+
+
+_KEY_RE = re.compile(r"^\S+$")
+
+
+def validate_data_dir(path: str | os.PathLike, *, check_files: bool = False,
+                      require: Sequence[str] = ()) -> list[str]:
+    """Check a data dir; raise :class:`DataDirError` at the first problem.
+
+    Checks that every known file present is sorted with unique keys and no empty
+    values; that every per-utterance file covers exactly the same utterances; label
+    files use ``bonafide|spoof``; ``spk2utt`` is the inverse of ``utt2spk``; numeric
+    files parse; ``trials`` is well formed; and, with ``check_files``, that every plain
+    path in ``wav.scp`` / ``video.scp`` exists. Returns the sorted utterance list.
+    """
+    d = Path(path)
+    if not d.is_dir():
+        raise DataDirError(f"{d}: data directory does not exist")
+    for name in require:
+        if not (d / name).is_file():
+            raise DataDirError(f"{d}/{name}: required file is missing")
+    present = [n for n in UTT_FILES if (d / n).is_file()]
+    if not present:
+        raise DataDirError(f"{d}: no data files (expected wav.scp, video.scp, utt2spk, ...)")
+    maps = {n: read_kv(d / n, check_sorted=True) for n in present}
+    ref_name = present[0]
+    ref = maps[ref_name]
+    for name in present[1:]:
+        keys = maps[name]
+        if keys.keys() != ref.keys():
+            missing = [k for k in ref if k not in keys]
+            extra = [k for k in keys if k not in ref]
+            if missing:
+                raise DataDirError(f"{d}/{name}: has no line for utterance {missing[0]!r} "
+                                   f"(in {ref_name}; {len(missing)} missing in all)")
+            raise DataDirError(f"{d}/{name}: utterance {extra[0]!r} is not in {ref_name} "
+                               f"({len(extra)} extra in all)")
+    for name in present:
+        if name in _LABEL_FILES:
+            _check_values(d / name, maps[name], lambda v: v in LABEL_WORDS, "is not bonafide|spoof")
+        elif name in _NUMERIC_FILES:
+            _check_values(d / name, maps[name], _parses(_NUMERIC_FILES[name]), "is not a number")
+        elif name == "utt2spk":
+            _check_values(d / name, maps[name], lambda v: _KEY_RE.match(v) is not None,
+                          "speaker id is empty or has whitespace")
+    if "utt2spk" in maps:
+        spk2utt_path = d / "spk2utt"
+        if spk2utt_path.is_file():
+            spk2utt = read_kv(spk2utt_path, check_sorted=True)
+            expect = utt2spk_to_spk2utt(maps["utt2spk"])
+            for n, (spk, utts) in enumerate(spk2utt.items(), 1):
+                if spk not in expect:
+                    raise DataDirError(f"{spk2utt_path}:{n}: speaker {spk!r} is not in utt2spk")
+                if utts.split() != expect[spk]:
+                    raise DataDirError(f"{spk2utt_path}:{n}: utterances of {spk!r} do not match utt2spk "
+                                       "(regenerate with utils/utt2spk_to_spk2utt.pl)")
+            if len(spk2utt) != len(expect):
+                miss = next(s for s in expect if s not in spk2utt)
+                raise DataDirError(f"{spk2utt_path}: speaker {miss!r} of utt2spk is missing")
+    if (d / "trials").is_file():
+        read_trials(d / "trials")
+    if check_files:
+        for name in ("wav.scp", "video.scp"):
+            if name in maps:
+                _check_paths(d / name, maps[name])
+    return list(ref)
+
+
+def _parses(typ):
+    def ok(v: str) -> bool:
+        try:
+            typ(v)
+            return True
+        except ValueError:
+            return False
+    return ok
+
+
+def _check_values(path: Path, mapping: Mapping[str, str], ok, reason: str) -> None:
+    for n, (key, value) in enumerate(mapping.items(), 1):
+        if not ok(value):
+            raise DataDirError(f"{path}:{n}: value {value!r} of {key!r} {reason}")
+
+
+def _check_paths(path: Path, mapping: Mapping[str, str]) -> None:
+    for n, (key, value) in enumerate(mapping.items(), 1):
+        if value.endswith("|"):
+            continue  # a pipe: the command is checked when it runs
+        if not os.path.isfile(value):
+            raise DataDirError(f"{path}:{n}: file {value!r} of {key!r} does not exist")

@@ -1,0 +1,37 @@
+"""The one model registry: a config's ``model.name`` maps to a class here.
+
+Entries are ``"module:Class"`` strings imported on first use, so that importing avdf
+stays cheap and free of side effects. Add a model by adding one line to ``MODELS``.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+MODELS: dict[str, str] = {
+}
+
+
+class UnknownModelError(KeyError):
+    """A config names a model that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0])
+
+
+def get_model_class(name: str) -> type:
+    """The class registered under ``name``; an unknown name lists the known ones."""
+    if name not in MODELS:
+        known = ", ".join(sorted(MODELS)) or "(none)"
+        raise UnknownModelError(f"unknown model {name!r}; known models: {known}")
+    module, cls = MODELS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def build_model(conf: dict[str, Any]):
+    """Instantiate ``conf['name']`` with the remaining keys of ``conf`` as keyword arguments."""
+    if "name" not in conf:
+        raise UnknownModelError("model section has no 'name' key; known models: "
+                                + (", ".join(sorted(MODELS)) or "(none)"))
+    kwargs = {k: v for k, v in conf.items() if k != "name"}
+    return get_model_class(conf["name"])(**kwargs)

@@ -1,0 +1,309 @@
+"""The one training loop every SGD-trained model in avdf goes through.
+
+It owns what recipes share: DDP (``torchrun`` / ``srun``), bf16 autocast on GPU, epoch
+checkpoints written atomically, resume from the last one with the same result (every
+epoch is seeded from ``seed + epoch``), model selection on a validation metric, and
+averaging of the best checkpoints into ``<exp_dir>/model.pt``. What is specific to a
+task (data, loss, validation metric) comes from a :class:`avdf.tasks.Task`.
+
+Experiment directory::
+
+    config.yaml  seed  versions.txt  train_history.tsv  tensorboard/
+    checkpoints/epoch_N.pt   model.pt (averaged / selected)   .done
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
+
+from avdf.tasks import Task
+from avdf.train import checkpoint as ckpt
+from avdf.train.distributed import (DistInfo, all_gather_objects, all_reduce_mean, barrier,
+                                    cleanup, init_distributed)
+from avdf.train.optim import build_optimizer, build_scheduler
+from avdf.utils.config import get, save_config
+from avdf.utils.fileio import atomic_open
+
+logger = logging.getLogger(__name__)
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "epochs": 10, "average": 1, "keep": 0, "amp": "auto", "compile": False,
+    "channels_last": False, "patience": 0, "log_interval": 50, "valid_every": 1,
+}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def _worker_init(worker_id: int) -> None:
+    # torch seeds each worker from the loader's generator; numpy and random follow it.
+    s = torch.initial_seed() % (2 ** 32)
+    np.random.seed(s)
+    random.seed(s)
+
+
+class ShardSampler(Sampler[int]):
+    """Indices ``rank::world_size`` in order, no padding: each item is seen once in all."""
+
+    def __init__(self, n: int, info: DistInfo):
+        self.idx = list(range(info.rank, n, info.world_size))
+
+    def __iter__(self):
+        return iter(self.idx)
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+
+def package_versions() -> str:
+    import importlib.metadata as md
+    lines = [f"python {platform.python_version()}", f"platform {platform.platform()}"]
+    for pkg in ("avdf", "torch", "torchaudio", "torchvision", "speechbrain", "kaldiio", "numpy",
+                "scipy", "scikit-learn", "av", "opencv-python-headless"):
+        try:
+            lines.append(f"{pkg} {md.version(pkg)}")
+        except md.PackageNotFoundError:
+            pass
+    return "\n".join(lines) + "\n"
+
+
+class Trainer:
+    """Trains ``task``'s model into ``exp_dir``; ``use_cuda`` picks the GPU when there is one."""
+
+    def __init__(self, task: Task, exp_dir: str | os.PathLike, use_cuda: bool = True):
+        self.task = task
+        self.cfg = task.cfg
+        self.exp_dir = Path(exp_dir)
+        self.ckpt_dir = self.exp_dir / "checkpoints"
+        self.tcfg = {**TRAIN_DEFAULTS, **(self.cfg.get("train") or {})}
+        self.seed = int(self.cfg.get("seed", 1234))
+        self.select_metric = self.tcfg.get("select_metric", task.select_metric)
+        self.select_mode = self.tcfg.get("select_mode", task.select_mode)
+        if self.select_mode not in ("min", "max"):
+            raise ValueError(f"train.select_mode must be min or max, got {self.select_mode!r}")
+        self.info: DistInfo = init_distributed(use_cuda)
+        self.device = self.info.device
+        amp = str(self.tcfg["amp"]).lower()
+        if amp == "auto":
+            amp = "bf16" if self.device.type == "cuda" else "none"
+        if amp not in ("bf16", "fp16", "none"):
+            raise ValueError(f"train.amp must be auto, bf16, fp16 or none, got {amp!r}")
+        if amp != "none" and self.device.type != "cuda":
+            logger.warning("train.amp=%s ignored on CPU", amp)
+            amp = "none"
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
+
+    # -- set-up -----------------------------------------------------------------------
+    def _loader(self, dataset, train: bool, epoch: int) -> DataLoader:
+        dcfg = self.cfg.get("data") or {}
+        bs = int(dcfg.get("batch_size", 16)) if train else int(dcfg.get("valid_batch_size", dcfg.get("batch_size", 16)))
+        g = torch.Generator().manual_seed(self.seed * 1000 + epoch * 10 + self.info.rank)
+        if train:
+            if self.info.distributed:
+                sampler = DistributedSampler(dataset, num_replicas=self.info.world_size,
+                                             rank=self.info.rank, shuffle=True, seed=self.seed, drop_last=True)
+                sampler.set_epoch(epoch)
+            else:
+                sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(self.seed + epoch))
+        else:
+            sampler = ShardSampler(len(dataset), self.info)
+        nw = int(dcfg.get("num_workers", 0))
+        return DataLoader(dataset, batch_size=bs, sampler=sampler, num_workers=nw,
+                          collate_fn=self.task.collate_fn(train), drop_last=train and bool(dcfg.get("drop_last", False)),
+                          pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init, generator=g,
+                          persistent_workers=False)
+
+    def _write_metadata(self) -> None:
+        if not self.info.is_main:
+            return
+        self.exp_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.cfg, self.exp_dir / "config.yaml")
+        with atomic_open(self.exp_dir / "seed") as f:
+            f.write(f"{self.seed}\n")
+        with atomic_open(self.exp_dir / "versions.txt") as f:
+            f.write(package_versions())
+
+    # -- the loop ---------------------------------------------------------------------
+    def fit(self) -> Path:
+        """Train to ``train.epochs`` (resuming if checkpoints exist); return ``model.pt``."""
+        final = self.exp_dir / "model.pt"
+        epochs = int(self.tcfg["epochs"])
+        self._write_metadata()
+        seed_everything(self.seed)
+        model = self.task.build_model().to(self.device)
+        if self.tcfg["channels_last"]:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = build_optimizer(model.parameters(), self.cfg.get("optim") or {})
+        train_set = self.task.train_dataset()
+        valid_set = self.task.valid_dataset()
+        steps_per_epoch = len(self._loader(train_set, True, 0))
+        scheduler = build_scheduler(optimizer, self.cfg.get("scheduler"), steps_per_epoch, epochs)
+        scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        history: list[dict[str, Any]] = []
+        start = 1
+        last = ckpt.latest(self.ckpt_dir)
+        if last is not None:
+            state = ckpt.load(last)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+            history = state["history"]
+            start = state["epoch"] + 1
+            logger.info("resuming from %s (epoch %d done)", last, state["epoch"])
+        if start > epochs and final.is_file():
+            logger.info("%s: training already complete (%d epochs)", self.exp_dir, epochs)
+            cleanup(self.info)
+            return final
+
+        ddp_model: torch.nn.Module = model
+        if self.info.distributed:
+            ddp_model = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=bool(self.tcfg.get("find_unused_parameters", False)))
+        train_model = torch.compile(ddp_model) if self.tcfg["compile"] else ddp_model
+        writer = None
+        if self.info.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+            writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
+
+        grad_clip = float(get(self.cfg, "optim.grad_clip", 0) or 0)
+        patience = int(self.tcfg["patience"])
+        for epoch in range(start, epochs + 1):
+            seed_everything(self.seed + epoch)
+            t0 = time.time()
+            train_stats = self._train_epoch(train_model, model, optimizer, scheduler, scaler, train_set,
+                                            epoch, grad_clip, writer)
+            row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **train_stats}
+            if valid_set is not None and (epoch % int(self.tcfg["valid_every"]) == 0 or epoch == epochs):
+                row.update({f"valid_{k}": v for k, v in self._validate(model, valid_set, epoch).items()})
+            row["time_s"] = round(time.time() - t0, 2)
+            history.append(row)
+            if self.info.is_main:
+                logger.info("epoch %d/%d: %s", epoch, epochs,
+                            " ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+                for k, v in row.items():
+                    if isinstance(v, (int, float)) and k != "epoch":
+                        writer.add_scalar(f"epoch/{k}", v, epoch)
+                ckpt.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                           "epoch": epoch, "history": history}, self.ckpt_dir / f"epoch_{epoch}.pt")
+                self._prune()
+            barrier(self.info)
+            if patience and self._epochs_since_best(history) >= patience:
+                logger.info("early stopping: no %s improvement for %d epochs", self.select_metric, patience)
+                break
+        if self.info.is_main:
+            self._finalise(history)
+            writer.close()
+        barrier(self.info)
+        del train_model, ddp_model, model, optimizer
+        cleanup(self.info)
+        return final
+
+    def _train_epoch(self, train_model, model, optimizer, scheduler, scaler, dataset, epoch,
+                     grad_clip, writer) -> dict[str, float]:
+        train_model.train()
+        loader = self._loader(dataset, True, epoch)
+        sums: dict[str, float] = {}
+        n = 0
+        log_every = int(self.tcfg["log_interval"])
+        for i, batch in enumerate(loader):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                                enabled=self.amp_dtype is not None):
+                loss, stats = self.task.training_step(train_model, batch, self.device)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            stats = {"loss": float(loss.detach()), **{k: float(v) for k, v in stats.items()}}
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n += 1
+            if self.info.is_main and log_every and (i + 1) % log_every == 0:
+                logger.info("epoch %d step %d/%d loss %.4f", epoch, i + 1, len(loader), stats["loss"])
+        if n == 0:
+            raise RuntimeError("the training set gave no batch: fewer items than the batch size?")
+        return {f"train_{k}": all_reduce_mean(v / n, self.info) for k, v in sums.items()}
+
+    @torch.no_grad()
+    def _validate(self, model, dataset, epoch) -> dict[str, float]:
+        model.eval()
+        outputs: list[tuple] = []
+        for batch in self._loader(dataset, False, epoch):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                                enabled=self.amp_dtype is not None):
+                outputs.extend(self.task.validation_outputs(model, batch, self.device))
+        gathered = [o for part in all_gather_objects(outputs, self.info) for o in part]
+        metrics = self.task.validation_metrics(gathered)
+        if self.select_metric not in metrics:
+            raise KeyError(f"validation gave {sorted(metrics)}, not the selection metric {self.select_metric!r}")
+        return {k: float(v) for k, v in metrics.items()}
+
+    # -- selection --------------------------------------------------------------------
+    def _ranked(self, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        key = f"valid_{self.select_metric}"
+        rows = [r for r in history if key in r]
+        if not rows:  # no validation set: the latest epochs are the best
+            return sorted(history, key=lambda r: -r["epoch"])
+        sign = 1 if self.select_mode == "min" else -1
+        return sorted(rows, key=lambda r: (sign * r[key], -r["epoch"]))
+
+    def _epochs_since_best(self, history) -> int:
+        best = self._ranked(history)[0]["epoch"]
+        return history[-1]["epoch"] - best
+
+    def _prune(self) -> None:
+        keep = int(self.tcfg["keep"])
+        if keep <= 0:
+            return
+        history = ckpt.load(ckpt.latest(self.ckpt_dir))["history"]
+        wanted = {r["epoch"] for r in self._ranked(history)[: max(keep, int(self.tcfg["average"]))]}
+        wanted.add(history[-1]["epoch"])  # the latest, to resume from
+        for epoch, path in ckpt.epoch_checkpoints(self.ckpt_dir).items():
+            if epoch not in wanted:
+                path.unlink(missing_ok=True)
+
+    def _finalise(self, history: list[dict[str, Any]]) -> None:
+        n_avg = max(1, int(self.tcfg["average"]))
+        available = ckpt.epoch_checkpoints(self.ckpt_dir)
+        chosen = [r["epoch"] for r in self._ranked(history) if r["epoch"] in available][:n_avg]
+        weights = ckpt.average_state_dicts([available[e] for e in chosen])
+        best = self._ranked(history)[0]
+        ckpt.save({"model": weights, "config": self.cfg, "averaged_epochs": chosen,
+                   "select_metric": self.select_metric, "best": best}, self.exp_dir / "model.pt")
+        with atomic_open(self.exp_dir / "train_history.tsv") as f:
+            cols = list(dict.fromkeys(k for r in history for k in r))
+            f.write("\t".join(cols) + "\n")
+            for r in history:
+                f.write("\t".join(str(r.get(c, "")) for c in cols) + "\n")
+        with atomic_open(self.exp_dir / "selection.json") as f:
+            json.dump({"select_metric": self.select_metric, "select_mode": self.select_mode,
+                       "averaged_epochs": chosen, "best": best}, f, indent=2)
+        logger.info("model.pt: average of epochs %s (by valid %s, %s)", chosen, self.select_metric, self.select_mode)
+
+
+def load_trained_model(exp_dir: str | os.PathLike, task: Task, device: torch.device | str = "cpu"):
+    """The model of ``exp_dir/model.pt`` built from ``task``'s config, in eval mode."""
+    state = ckpt.load(Path(exp_dir) / "model.pt")
+    model = task.build_model()
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()

@@ -1,0 +1,51 @@
+# Shared stage helpers, sourced by every recipe's run.sh after utils/parse_options.sh.
+#
+#   if stage_begin 3 "training" "$exp_dir/.done.train"; then
+#     ...                                   # the stage's few lines
+#     stage_end "$exp_dir/.done.train"
+#   fi
+#
+# A stage runs when stage <= N <= stop_stage. A finished stage leaves a .done marker
+# and is skipped on the next run unless --force true. Variables read: stage, stop_stage,
+# force (defaults 0, 100, false).
+
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*" >&2
+}
+
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+
+# stage_begin N TITLE [MARKER]: true if stage N should run now.
+stage_begin() {
+  local n=$1 title=$2 marker=${3:-}
+  [ "${stage:-0}" -le "$n" ] && [ "${stop_stage:-100}" -ge "$n" ] || return 1
+  if [ -n "$marker" ] && [ -f "$marker" ] && [ "${force:-false}" != true ]; then
+    log "stage $n: $title: already done ($marker exists; --force true to redo)"
+    return 1
+  fi
+  log "stage $n: $title"
+  return 0
+}
+
+# stage_end MARKER: record that the stage finished.
+stage_end() {
+  mkdir -p "$(dirname "$1")"
+  date '+%Y-%m-%dT%H:%M:%S' > "$1"
+}
+
+# check_bool NAME VALUE: fail unless VALUE is true or false.
+check_bool() {
+  case "$2" in true|false) ;; *) die "--$1 must be true or false, got '$2'";; esac
+}
+
+# machine_description: one line naming this machine for RESULTS.md.
+machine_description() {
+  local cpu gpu
+  cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ *//')
+  gpu=$(command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+  echo "$(uname -m), ${cpu:-unknown CPU}, $(nproc) cores${gpu:+, GPU $gpu}"
+}
