@@ -187,17 +187,43 @@ class DataDir:
 
 
 _KEY_RE = re.compile(r"^\S+$")
+# Kaldi's per-speaker scp files; every other *.scp and every utt2* file is per utterance.
+SPK_SCP_FILES = ("cmvn.scp", "spk_xvector.scp", "spk_ivector.scp")
+
+
+def per_utt_files(path: str | os.PathLike) -> list[str]:
+    """Names of the per-utterance files in a data dir: those of :data:`UTT_FILES` in that
+    order (``wav.scp`` first, the reference), then any other ``utt2*`` or ``*.scp``."""
+    names = _data_file_names(path)
+    known = [n for n in UTT_FILES if n in names]
+    other = [n for n in sorted(names) if n not in UTT_FILES and n not in SPK_SCP_FILES
+             and (n.startswith("utt2") or n.endswith(".scp"))]
+    return known + other
+
+
+def per_spk_files(path: str | os.PathLike) -> list[str]:
+    """Names of the per-speaker files other than ``spk2utt`` (``spk2gender``, ``cmvn.scp``)."""
+    return [n for n in sorted(_data_file_names(path))
+            if (n.startswith("spk2") and n != "spk2utt") or n in SPK_SCP_FILES]
+
+
+def _data_file_names(path: str | os.PathLike) -> set[str]:
+    d = Path(path)
+    if not d.is_dir():
+        raise DataDirError(f"{d}: data directory does not exist")
+    return {p.name for p in d.iterdir() if p.is_file() and not p.name.startswith(".")}
 
 
 def validate_data_dir(path: str | os.PathLike, *, check_files: bool = False,
-                      require: Sequence[str] = ()) -> list[str]:
-    """Check a data dir; raise :class:`DataDirError` at the first problem.
+                      require: Sequence[str] = (), ignore: Sequence[str] = ()) -> list[str]:
+    """Check a data dir; raise :class:`DataDirError` (``file:line: reason``) at the first problem.
 
-    Checks that every known file present is sorted with unique keys and no empty
-    values; that every per-utterance file covers exactly the same utterances; label
-    files use ``bonafide|spoof``; ``spk2utt`` is the inverse of ``utt2spk``; numeric
-    files parse; ``trials`` is well formed; and, with ``check_files``, that every plain
-    path in ``wav.scp`` / ``video.scp`` exists. Returns the sorted utterance list.
+    Checks that every per-utterance file (:func:`per_utt_files`, minus ``ignore``) is
+    sorted with unique, printable keys and no empty values, and that they all cover the
+    same utterances; label files use ``bonafide|spoof``; ``spk2utt`` is the inverse of
+    ``utt2spk`` and per-speaker files cover its speakers; numeric files parse; ``trials``
+    is well formed; and, with ``check_files``, that every file named in an scp (a plain
+    path or a kaldiio ``file.ark:offset``) exists. Returns the sorted utterance list.
     """
     d = Path(path)
     if not d.is_dir():
@@ -205,22 +231,15 @@ def validate_data_dir(path: str | os.PathLike, *, check_files: bool = False,
     for name in require:
         if not (d / name).is_file():
             raise DataDirError(f"{d}/{name}: required file is missing")
-    present = [n for n in UTT_FILES if (d / n).is_file()]
+    present = [n for n in per_utt_files(d) if n not in ignore]
     if not present:
         raise DataDirError(f"{d}: no data files (expected wav.scp, video.scp, utt2spk, ...)")
     maps = {n: read_kv(d / n, check_sorted=True) for n in present}
     ref_name = present[0]
-    ref = maps[ref_name]
-    for name in present[1:]:
-        keys = maps[name]
-        if keys.keys() != ref.keys():
-            missing = [k for k in ref if k not in keys]
-            extra = [k for k in keys if k not in ref]
-            if missing:
-                raise DataDirError(f"{d}/{name}: has no line for utterance {missing[0]!r} "
-                                   f"(in {ref_name}; {len(missing)} missing in all)")
-            raise DataDirError(f"{d}/{name}: utterance {extra[0]!r} is not in {ref_name} "
-                               f"({len(extra)} extra in all)")
+    for name in present:
+        _check_keys(d / name, maps[name])
+        if name != ref_name:
+            _check_same_keys(d / name, maps[name], d / ref_name, maps[ref_name])
     for name in present:
         if name in _LABEL_FILES:
             _check_values(d / name, maps[name], lambda v: v in LABEL_WORDS, "is not bonafide|spoof")
@@ -229,27 +248,61 @@ def validate_data_dir(path: str | os.PathLike, *, check_files: bool = False,
         elif name == "utt2spk":
             _check_values(d / name, maps[name], lambda v: _KEY_RE.match(v) is not None,
                           "speaker id is empty or has whitespace")
+    if (d / "spk2utt").is_file() and "utt2spk" not in maps:
+        raise DataDirError(f"{d}/spk2utt: present without utt2spk "
+                           "(make it with utils/spk2utt_to_utt2spk.pl, or run utils/fix_data_dir.sh)")
     if "utt2spk" in maps:
-        spk2utt_path = d / "spk2utt"
-        if spk2utt_path.is_file():
-            spk2utt = read_kv(spk2utt_path, check_sorted=True)
-            expect = utt2spk_to_spk2utt(maps["utt2spk"])
-            for n, (spk, utts) in enumerate(spk2utt.items(), 1):
-                if spk not in expect:
-                    raise DataDirError(f"{spk2utt_path}:{n}: speaker {spk!r} is not in utt2spk")
-                if utts.split() != expect[spk]:
-                    raise DataDirError(f"{spk2utt_path}:{n}: utterances of {spk!r} do not match utt2spk "
-                                       "(regenerate with utils/utt2spk_to_spk2utt.pl)")
-            if len(spk2utt) != len(expect):
-                miss = next(s for s in expect if s not in spk2utt)
-                raise DataDirError(f"{spk2utt_path}: speaker {miss!r} of utt2spk is missing")
+        expect = utt2spk_to_spk2utt(maps["utt2spk"])
+        if (d / "spk2utt").is_file():
+            _check_spk2utt(d / "spk2utt", expect)
+        for name in per_spk_files(d):
+            if name not in ignore:
+                spk_map = read_kv(d / name, check_sorted=True)
+                _check_same_keys(d / name, spk_map, d / "utt2spk", expect, what="speaker")
     if (d / "trials").is_file():
         read_trials(d / "trials")
     if check_files:
-        for name in ("wav.scp", "video.scp"):
-            if name in maps:
+        for name in present:
+            if name.endswith(".scp"):
                 _check_paths(d / name, maps[name])
-    return list(ref)
+    return list(maps[ref_name])
+
+
+def _check_keys(path: Path, mapping: Mapping[str, str]) -> None:
+    for n, key in enumerate(mapping, 1):
+        if not key.isprintable():
+            raise DataDirError(f"{path}:{n}: key {key!r} has a non-printable character")
+
+
+def _check_same_keys(path: Path, keys: Mapping[str, str], ref_path: Path, ref: Mapping[str, str],
+                     what: str = "utterance") -> None:
+    """Both files are sorted: walk them together and report the first difference by line."""
+    if keys.keys() == ref.keys():
+        return
+    mine, theirs = list(keys), list(ref)
+    i = j = 0
+    while i < len(mine) and j < len(theirs) and mine[i] == theirs[j]:
+        i, j = i + 1, j + 1
+    n_missing = len(set(theirs) - set(mine))
+    n_extra = len(set(mine) - set(theirs))
+    if j < len(theirs) and (i == len(mine) or c_key(theirs[j]) < c_key(mine[i])):
+        raise DataDirError(f"{path}:{i + 1}: no line for {what} {theirs[j]!r}, which is in "
+                           f"{ref_path.name}:{j + 1} ({n_missing} missing in all)")
+    raise DataDirError(f"{path}:{i + 1}: {what} {mine[i]!r} is not in {ref_path.name} "
+                       f"({n_extra} extra in all)")
+
+
+def _check_spk2utt(path: Path, expect: Mapping[str, list[str]]) -> None:
+    spk2utt = read_kv(path, check_sorted=True)
+    for n, (spk, utts) in enumerate(spk2utt.items(), 1):
+        if spk not in expect:
+            raise DataDirError(f"{path}:{n}: speaker {spk!r} is not in utt2spk")
+        if utts.split() != expect[spk]:
+            raise DataDirError(f"{path}:{n}: utterances of {spk!r} do not match utt2spk "
+                               "(regenerate with utils/utt2spk_to_spk2utt.pl)")
+    if len(spk2utt) != len(expect):
+        miss = next(s for s in expect if s not in spk2utt)
+        raise DataDirError(f"{path}: speaker {miss!r} of utt2spk is missing")
 
 
 def _parses(typ):
@@ -268,9 +321,13 @@ def _check_values(path: Path, mapping: Mapping[str, str], ok, reason: str) -> No
             raise DataDirError(f"{path}:{n}: value {value!r} of {key!r} {reason}")
 
 
+_ARK_OFFSET = re.compile(r":\d+(\[[^\]]*\])?$")
+
+
 def _check_paths(path: Path, mapping: Mapping[str, str]) -> None:
     for n, (key, value) in enumerate(mapping.items(), 1):
         if value.endswith("|"):
             continue  # a pipe: the command is checked when it runs
-        if not os.path.isfile(value):
-            raise DataDirError(f"{path}:{n}: file {value!r} of {key!r} does not exist")
+        file = value if os.path.isfile(value) else _ARK_OFFSET.sub("", value)
+        if not os.path.isfile(file):
+            raise DataDirError(f"{path}:{n}: file {file!r} of {key!r} does not exist")

@@ -1,0 +1,120 @@
+"""The data-dir tools behind the Kaldi-named wrappers in ``utils/``:
+
+    python -m avdf.bin.datadir validate [--check-files] [--no-feats] [--no-wav] DIR
+    python -m avdf.bin.datadir utt2spk_to_spk2utt [utt2spk]      (stdin if no file)
+    python -m avdf.bin.datadir spk2utt_to_utt2spk [spk2utt]
+    python -m avdf.bin.datadir filter_scp [--exclude] [-f N] ID_LIST [IN.scp ...]
+
+Each tool fails with one line ``<tool>: <file>:<line>: <reason>`` and exit status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from avdf.data import datadir as dd
+
+# verb -> the wrapper in utils/ that users call (used in messages)
+TOOLS = {
+    "validate": "validate_data_dir.sh",
+    "utt2spk_to_spk2utt": "utt2spk_to_spk2utt.pl",
+    "spk2utt_to_utt2spk": "spk2utt_to_utt2spk.pl",
+    "filter_scp": "filter_scp.pl",
+}
+
+
+def _path(name: str) -> Path:
+    return Path("/dev/stdin" if name == "-" else name)
+
+
+def _inputs(files: list[str]) -> list[Path]:
+    return [_path(f) for f in files] or [Path("/dev/stdin")]
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    ignore = [n for n, flag in (("feats.scp", args.no_feats), ("wav.scp", args.no_wav)) if flag]
+    utts = dd.validate_data_dir(args.dir, check_files=args.check_files, ignore=ignore)
+    print(f"{TOOLS['validate']}: {args.dir}: OK ({len(utts)} utterances)")
+
+
+def cmd_utt2spk_to_spk2utt(args: argparse.Namespace) -> None:
+    utt2spk: dict[str, str] = {}
+    for path in _inputs(args.files):
+        utt2spk.update(dd.read_kv(path))
+    for spk, utts in dd.utt2spk_to_spk2utt(utt2spk).items():
+        sys.stdout.write(f"{spk} {' '.join(utts)}\n")
+
+
+def cmd_spk2utt_to_utt2spk(args: argparse.Namespace) -> None:
+    spk2utt: dict[str, str] = {}
+    for path in _inputs(args.files):
+        spk2utt.update(dd.read_kv(path))
+    for utt, spk in dd.spk2utt_to_utt2spk(spk2utt).items():
+        sys.stdout.write(f"{utt} {spk}\n")
+
+
+def cmd_filter_scp(args: argparse.Namespace) -> None:
+    if args.field < 1:
+        raise dd.DataDirError(f"-f {args.field}: fields are numbered from 1")
+    ids = set()
+    with open(_path(args.id_list), "rb") as f:
+        for line in f:
+            fields = line.split()
+            if fields:
+                ids.add(fields[0])
+    out = sys.stdout.buffer
+    for path in _inputs(args.scp):
+        with open(path, "rb") as f:
+            for n, line in enumerate(f, 1):
+                fields = line.split()
+                if len(fields) < args.field:
+                    raise dd.DataDirError(f"{path}:{n}: has {len(fields)} fields, -f {args.field} needs more")
+                if (fields[args.field - 1] in ids) != args.exclude:
+                    out.write(line if line.endswith(b"\n") else line + b"\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m avdf.bin.datadir", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="verb", required=True)
+
+    p = sub.add_parser("validate", prog=TOOLS["validate"],
+                       help="check a data dir; fail with file, line and reason")
+    p.add_argument("--check-files", action="store_true", help="also check that files named in *.scp exist")
+    p.add_argument("--no-feats", action="store_true", help="ignore feats.scp")
+    p.add_argument("--no-wav", action="store_true", help="ignore wav.scp")
+    p.add_argument("--no-text", action="store_true", help="accepted for Kaldi compatibility (text is optional)")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_validate)
+
+    for verb, what in (("utt2spk_to_spk2utt", "utt2spk -> spk2utt"), ("spk2utt_to_utt2spk", "spk2utt -> utt2spk")):
+        p = sub.add_parser(verb, prog=TOOLS[verb], help=f"{what}, sorted as LC_ALL=C, to stdout")
+        p.add_argument("files", nargs="*", help="input files (stdin if none)")
+        p.set_defaults(func=globals()[f"cmd_{verb}"])
+
+    p = sub.add_parser("filter_scp", prog=TOOLS["filter_scp"],
+                       help="print the lines of IN.scp whose field N is (not) the first field of a line of ID_LIST")
+    p.add_argument("--exclude", action="store_true", help="print the lines whose id is NOT in the list")
+    p.add_argument("-f", dest="field", type=int, default=1, help="field of IN.scp to match (1-based)")
+    p.add_argument("id_list")
+    p.add_argument("scp", nargs="*", help="input files (stdin if none)")
+    p.set_defaults(func=cmd_filter_scp)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except BrokenPipeError:  # `... | head` closed the pipe: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (dd.DataDirError, OSError) as e:
+        print(f"{TOOLS[args.verb]}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
