@@ -11,6 +11,9 @@ import importlib
 from typing import Any
 
 FEATURES: dict[str, str] = {
+    "lfcc": "avdf.features.lfcc:LFCC",
+    "cqcc": "avdf.features.cqcc:CQCC",
+    "spectrogram": "avdf.features.spectrogram:LogSpectrogram",
 }
 
 
