@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -331,3 +333,276 @@ def _check_paths(path: Path, mapping: Mapping[str, str]) -> None:
         file = value if os.path.isfile(value) else _ARK_OFFSET.sub("", value)
         if not os.path.isfile(file):
             raise DataDirError(f"{path}:{n}: file {file!r} of {key!r} does not exist")
+
+
+# ----------------------------------------------------------------------------------------
+# Whole-directory operations behind fix_data_dir.sh, subset_data_dir.sh, combine_data.sh
+# and split_data.sh. A directory is loaded into memory, changed, and written back file by
+# file with write_kv (atomic), spk2utt always regenerated from utt2spk.
+
+@dataclass
+class _Loaded:
+    utt: dict[str, "OrderedDict[str, str]"]   # per-utterance files (utt2spk included)
+    spk: dict[str, "OrderedDict[str, str]"]   # per-speaker files other than spk2utt
+    trials: list[tuple[str, str, str]] | None
+
+    def speakers(self) -> set[str]:
+        return set(self.utt["utt2spk"].values()) if "utt2spk" in self.utt else set()
+
+    def utts(self) -> list[str]:
+        return list(next(iter(self.utt.values())))
+
+
+def _load(path: Path) -> _Loaded:
+    """Validate, then load, a data dir."""
+    validate_data_dir(path)
+    trials = read_trials(path / "trials") if (path / "trials").is_file() else None
+    return _Loaded({n: read_kv(path / n) for n in per_utt_files(path)},
+                   {n: read_kv(path / n) for n in per_spk_files(path)}, trials)
+
+
+def _subset(data: _Loaded, keep: set[str], with_trials: bool = True) -> _Loaded:
+    """The utterances in ``keep``, their speakers, and the trials whose both sides remain
+    (a side that names no utterance or speaker of ``data`` refers elsewhere and is kept)."""
+    utt = {n: OrderedDict((k, v) for k, v in m.items() if k in keep) for n, m in data.utt.items()}
+    out = _Loaded(utt, {}, None)
+    spks = out.speakers()
+    out.spk = {n: OrderedDict((k, v) for k, v in m.items() if k in spks) for n, m in data.spk.items()}
+    if with_trials and data.trials is not None:
+        known = set(data.utts()) | data.speakers()
+        kept = keep | spks
+        out.trials = [t for t in data.trials if all(s in kept or s not in known for s in t[:2])]
+    return out
+
+
+def _write(dest: Path, data: _Loaded) -> None:
+    """Write every file of ``data`` into ``dest`` and remove the data files that ``data`` no
+    longer has (they would disagree with the rest)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    stale = set(per_utt_files(dest)) | set(per_spk_files(dest)) | {"spk2utt", "trials"}
+    for name, mapping in {**data.utt, **data.spk}.items():
+        write_kv(dest / name, mapping)
+        stale.discard(name)
+    if "utt2spk" in data.utt:
+        write_kv(dest / "spk2utt", utt2spk_to_spk2utt(data.utt["utt2spk"]))
+        stale.discard("spk2utt")
+    if data.trials is not None:
+        write_trials(dest / "trials", data.trials)
+        stale.discard("trials")
+    for name in stale:
+        (dest / name).unlink(missing_ok=True)
+
+
+def subset_data_dir(src: str | os.PathLike, dest: str | os.PathLike, utts: Iterable[str]) -> list[str]:
+    """Write the utterances ``utts`` of ``src`` (every per-utterance file, spk2utt, the
+    per-speaker files and the trials whose both sides remain) to ``dest``.
+    Returns the requested utterances that ``src`` does not have."""
+    data = _load(Path(src))
+    have = set(data.utts())
+    wanted = set(utts)
+    if not wanted & have:
+        raise DataDirError(f"{src}: none of the {len(wanted)} requested utterances is in this data dir")
+    _write(Path(dest), _subset(data, wanted & have))
+    return sorted(wanted - have, key=c_key)
+
+
+def utts_of_speakers(path: str | os.PathLike, speakers: Iterable[str]) -> list[str]:
+    """The utterances of ``speakers`` according to ``path/utt2spk``."""
+    spks = set(speakers)
+    return [u for u, s in read_kv(Path(path) / "utt2spk").items() if s in spks]
+
+
+def combine_data_dirs(dest: str | os.PathLike, srcs: Sequence[str | os.PathLike]) -> list[str]:
+    """Write the union of ``srcs`` to ``dest``. A file is combined when every source has
+    it (the others are skipped, with a warning returned); a key in two sources is an error."""
+    loaded = [(Path(s), _load(Path(s))) for s in srcs]
+    warnings = []
+    out = _Loaded({}, {}, None)
+    for kind in ("utt", "spk"):
+        names = {n for _, d in loaded for n in getattr(d, kind)}
+        for name in sorted(names, key=lambda n: ((UTT_FILES + (n,)).index(n), n)):
+            lacking = [str(p) for p, d in loaded if name not in getattr(d, kind)]
+            if lacking:
+                warnings.append(f"{name} skipped: not in {', '.join(lacking)}")
+                continue
+            getattr(out, kind)[name] = _union(name, [(p, getattr(d, kind)[name]) for p, d in loaded],
+                                              allow_same=(kind == "spk"))
+    if not out.utt:
+        raise DataDirError(f"no per-utterance file is in all of {', '.join(map(str, srcs))}")
+    if all(d.trials is not None for _, d in loaded):
+        out.trials = [t for _, d in loaded for t in d.trials]
+    elif any(d.trials is not None for _, d in loaded):
+        warnings.append("trials skipped: not in every source")
+    _write(Path(dest), out)
+    return warnings
+
+
+def _union(name: str, parts: list[tuple[Path, Mapping[str, str]]], allow_same: bool) -> "OrderedDict[str, str]":
+    out: dict[str, str] = {}
+    origin: dict[str, Path] = {}
+    for path, mapping in parts:
+        for key, value in mapping.items():
+            if key in out and not (allow_same and out[key] == value):
+                raise DataDirError(f"{path}/{name}: key {key!r} is also in {origin[key]}/{name}; "
+                                   "combined data dirs must not share keys")
+            out[key], origin[key] = value, path
+    return OrderedDict(sorted(out.items(), key=lambda kv: c_key(kv[0])))
+
+
+def split_data_dir(path: str | os.PathLike, num_jobs: int, per_utt: bool = False) -> Path:
+    """Kaldi's split: ``path/splitN/1..N`` (``splitNutt`` with ``per_utt``), each a data dir.
+
+    By speaker (the default) a speaker's utterances stay in one part: whole speakers, in
+    sorted order, go into N contiguous groups of near-equal utterance counts. With
+    ``per_utt``, the sorted utterances are cut into N contiguous near-equal slices.
+    """
+    d = Path(path)
+    data = _load(d)
+    utts = data.utts()
+    if num_jobs < 1:
+        raise DataDirError(f"{d}: cannot split into {num_jobs} parts")
+    if per_utt:
+        if num_jobs > len(utts):
+            raise DataDirError(f"{d}: cannot split {len(utts)} utterances into {num_jobs} parts")
+        groups = [utts[i * len(utts) // num_jobs:(i + 1) * len(utts) // num_jobs] for i in range(num_jobs)]
+    else:
+        if "utt2spk" not in data.utt:
+            raise DataDirError(f"{d}: no utt2spk, so it cannot be split by speaker (use --per-utt)")
+        spk2utt = utt2spk_to_spk2utt(data.utt["utt2spk"])
+        if num_jobs > len(spk2utt):
+            raise DataDirError(f"{d}: cannot split {len(spk2utt)} speakers into {num_jobs} parts "
+                               "without splitting a speaker (use fewer jobs, or --per-utt)")
+        groups = [[u for s in spks for u in spk2utt[s]]
+                  for spks in _balanced_groups(list(spk2utt), [len(v) for v in spk2utt.values()], num_jobs)]
+    out = d / f"split{num_jobs}{'utt' if per_utt else ''}"
+    for i, group in enumerate(groups, 1):
+        _write(out / str(i), _subset(data, set(group), with_trials=False))
+    return out
+
+
+def _balanced_groups(items: list[str], sizes: list[int], n: int) -> list[list[str]]:
+    """Cut ``items`` into ``n`` non-empty contiguous groups whose summed sizes are near
+    ``total / n``: each cut goes where the running total is closest to its target."""
+    cum = [0]
+    for s in sizes:
+        cum.append(cum[-1] + s)
+    cuts = [0]
+    for k in range(1, n):
+        lo, hi = cuts[-1] + 1, len(items) - (n - k)
+        target = cum[-1] * k / n
+        cuts.append(min(range(lo, hi + 1), key=lambda i: (abs(cum[i] - target), i)))
+    cuts.append(len(items))
+    return [items[a:b] for a, b in zip(cuts, cuts[1:])]
+
+
+def fix_data_dir(path: str | os.PathLike) -> list[str]:
+    """Make a data dir valid by keeping what is consistent (Kaldi's fix_data_dir.sh).
+
+    Lines that do not parse are dropped and files re-sorted; an utterance stays only if
+    every per-utterance file has it (with a valid label / number / speaker) and its
+    speaker is in every per-speaker file; a key given twice with different values is
+    dropped. spk2utt is regenerated; trials naming a dropped utterance or speaker go.
+    A valid dir is left as it is; otherwise the old files are kept in ``path/.backup/``,
+    with the dropped utterances and why in ``.backup/dropped``. Returns the report lines.
+    """
+    d = Path(path)
+    try:
+        return [f"{d}: valid, nothing to fix ({len(validate_data_dir(d))} utterances)"]
+    except DataDirError:
+        pass
+    names = per_utt_files(d)
+    report: list[str] = []
+    maps: dict[str, OrderedDict[str, str]] = {}
+    why: dict[str, str] = {}  # dropped utterance -> first reason
+    if "utt2spk" not in names and (d / "spk2utt").is_file():
+        spk2utt, _ = _read_lenient(d / "spk2utt", report)
+        maps["utt2spk"] = spk2utt_to_utt2spk(spk2utt)
+        report.append("utt2spk: made from spk2utt")
+    for name in names:
+        maps[name], conflicts = _read_lenient(d / name, report)
+        for key in conflicts:
+            why.setdefault(key, f"{name} has it twice with different values")
+    if not maps:
+        raise DataDirError(f"{d}: no data files (expected wav.scp, video.scp, utt2spk, ...)")
+    everything = set().union(*maps.values())
+    for name, mapping in maps.items():
+        for key in everything - mapping.keys():
+            why.setdefault(key, f"not in {name}")
+        ok = _value_check(name)
+        for key, value in mapping.items():
+            if ok is not None and not ok(value):
+                why.setdefault(key, f"{name} value {value!r} is not valid")
+    spk_maps = {n: _read_lenient(d / n, report)[0] for n in per_spk_files(d)}
+    if "utt2spk" in maps:
+        for name, mapping in spk_maps.items():
+            for utt, spk in maps["utt2spk"].items():
+                if spk not in mapping:
+                    why.setdefault(utt, f"speaker {spk!r} not in {name}")
+    keep = everything - why.keys()
+    if not keep:
+        raise DataDirError(f"{d}: no utterance would remain (e.g. {next(iter(why.items()), ('-', '-'))}); "
+                           "nothing changed")
+    known = _Loaded({n: OrderedDict(sorted(m.items(), key=lambda kv: c_key(kv[0]))) for n, m in maps.items()},
+                    spk_maps, _read_trials_lenient(d / "trials", report) if (d / "trials").is_file() else None)
+    fixed = _subset(known, keep)
+    backup = d / ".backup"
+    backup.mkdir(exist_ok=True)
+    for name in [*names, *spk_maps, "spk2utt", "trials"]:
+        if (d / name).is_file():
+            shutil.copy2(d / name, backup / name)
+    write_kv(backup / "dropped", why)
+    _write(d, fixed)
+    if known.trials is not None and len(fixed.trials) != len(known.trials):
+        report.append(f"trials: dropped {len(known.trials) - len(fixed.trials)} trials of dropped utterances or speakers")
+    dropped = sorted(everything - keep, key=c_key)
+    report.insert(0, f"{d}: kept {len(keep)} of {len(everything)} utterances, dropped {len(dropped)}"
+                     + (f" (all listed in {backup}/dropped; old files in {backup}/)" if dropped else ""))
+    report += [f"dropped {u}: {why[u]}" for u in dropped[:20]]
+    if len(dropped) > 20:
+        report.append(f"... and {len(dropped) - 20} more")
+    return report
+
+
+def _value_check(name: str):
+    if name in _LABEL_FILES:
+        return lambda v: v in LABEL_WORDS
+    if name in _NUMERIC_FILES:
+        return _parses(_NUMERIC_FILES[name])
+    if name == "utt2spk":
+        return lambda v: _KEY_RE.match(v) is not None
+    return None
+
+
+def _read_lenient(path: Path, report: list[str]) -> tuple["OrderedDict[str, str]", set[str]]:
+    """Read ``<key> <value>`` lines, dropping what does not parse (noted in ``report``).
+    Returns (mapping, keys given twice with different values)."""
+    out: OrderedDict[str, str] = OrderedDict()
+    conflicts: set[str] = set()
+    notes: list[str] = []
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        for n, raw in enumerate(f, 1):
+            line = raw.rstrip("\r\n")
+            parts = line.split(None, 1)
+            if len(parts) < 2 or not parts[1].strip():
+                notes.append(f"{path}:{n}: dropped line {line!r} (no key and value)")
+                continue
+            key, value = parts[0], parts[1].strip()
+            if key in out and out[key] != value:
+                conflicts.add(key)
+            elif key in out:
+                notes.append(f"{path}:{n}: dropped repeated line for {key!r}")
+            out[key] = value
+    report += notes[:20] + ([f"{path}: ... and {len(notes) - 20} more dropped lines"] if len(notes) > 20 else [])
+    return out, conflicts
+
+
+def _read_trials_lenient(path: Path, report: list[str]) -> list[tuple[str, str, str]]:
+    out = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            fields = line.split()
+            if len(fields) == 3 and fields[2] in TRIAL_WORDS:
+                out.append((fields[0], fields[1], fields[2]))
+            elif line.strip():
+                report.append(f"{path}:{n}: dropped malformed trial {line.rstrip()!r}")
+    return out
