@@ -11,6 +11,8 @@ import importlib
 from typing import Any
 
 FEATURES: dict[str, str] = {
+    "mfcc": "avdf.features.mfcc:MFCC",
+    "fbank": "avdf.features.fbank:Fbank",
     "lfcc": "avdf.features.lfcc:LFCC",
     "cqcc": "avdf.features.cqcc:CQCC",
     "spectrogram": "avdf.features.spectrogram:LogSpectrogram",
