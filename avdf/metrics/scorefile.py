@@ -129,3 +129,45 @@ def split_by(values: Sequence[str], scores: np.ndarray) -> dict[str, np.ndarray]
     """Group ``scores`` by the label in ``values`` (same order)."""
     values_arr = np.asarray(values)
     return {v: scores[values_arr == v] for v in dict.fromkeys(values)}
+
+
+def detect_n_keys(path: str | os.PathLike) -> int:
+    """1 for an utterance score file (2 fields a line), 2 for a trial score file (3 fields)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScoreFileError(f"{path}: score file does not exist")
+    with open(path, encoding="utf-8") as f:
+        first = f.readline().split()
+    if len(first) not in (2, 3):
+        raise ScoreFileError(f"{path}:1: expected '<utt> <score>' or '<enroll> <test> <score>', "
+                             f"got {len(first)} fields")
+    return len(first) - 1
+
+
+def read_score_matrix(paths: Sequence[str | os.PathLike]) -> tuple[list, np.ndarray, int, dict]:
+    """Read K score files over the same keys: ``(keys, scores (N, K), n_keys, lines of file 1)``.
+
+    Keys keep the order of the first file; every file must score exactly the same keys.
+    """
+    n_keys = detect_n_keys(paths[0])
+    first, lines = read_scores(paths[0], n_keys)
+    keys = list(first)
+    columns = [np.array([first[k] for k in keys])]
+    for path in paths[1:]:
+        if detect_n_keys(path) != n_keys:
+            raise ScoreFileError(f"{path}: has a different number of key columns than {paths[0]}")
+        other, other_lines = read_scores(path, n_keys)
+        extra = [k for k in other if k not in first]
+        if extra:
+            raise ScoreFileError(f"{path}:{other_lines[extra[0]]}: key {_key_str(extra[0])!r} is not in "
+                                 f"{paths[0]} ({len(extra)} extra keys)")
+        missing = [k for k in keys if k not in other]
+        if missing:
+            raise ScoreFileError(f"{path}: no score for key {_key_str(missing[0])!r} of {paths[0]} "
+                                 f"(line {lines[missing[0]]}; {len(missing)} missing)")
+        columns.append(np.array([other[k] for k in keys]))
+    return keys, np.stack(columns, axis=1), n_keys, lines
+
+
+def _key_str(key) -> str:
+    return key if isinstance(key, str) else " ".join(key)
