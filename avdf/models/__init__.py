@@ -9,6 +9,12 @@ import importlib
 from typing import Any
 
 MODELS: dict[str, str] = {
+    "lfcc_gmm": "avdf.models.cm.gmm_cm:GmmCM",
+    "lfcc_lcnn": "avdf.models.cm.lcnn:LCNN",
+    "rawnet2": "avdf.models.cm.rawnet2:RawNet2",
+    "aasist": "avdf.models.cm.aasist:AASIST",
+    "aasist_l": "avdf.models.cm.aasist:AASISTL",
+    "ssl_aasist": "avdf.models.cm.ssl_aasist:SSLAASIST",
 }
 
 
