@@ -9,6 +9,8 @@ import importlib
 from typing import Any
 
 MODELS: dict[str, str] = {
+    "xvector_tdnn": "avdf.models.asv.tdnn:XVectorTDNN",
+    "ecapa_tdnn": "avdf.models.asv.ecapa:ECAPATDNN",
     "lfcc_gmm": "avdf.models.cm.gmm_cm:GmmCM",
     "lfcc_lcnn": "avdf.models.cm.lcnn:LCNN",
     "rawnet2": "avdf.models.cm.rawnet2:RawNet2",
