@@ -48,7 +48,6 @@ class Sweep:
     point ``j``; ``counts[k]`` is the size of class ``k``; ``values`` are the distinct
     scores ``u_0 < ... < u_{U-1}``.
     """
-    thresholds: np.ndarray  # (U + 1,)
     rejected: np.ndarray    # (K, U + 1) int64
     counts: np.ndarray      # (K,) int64
     values: np.ndarray      # (U,)
@@ -60,6 +59,19 @@ class Sweep:
     def accept_rate(self, k: int) -> np.ndarray:
         """Fraction of class ``k`` accepted at each point (P_fa for a negative class)."""
         return (self.counts[k] - self.rejected[k]) / self.counts[k]
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """Thresholds of all ``U + 1`` points (computed on demand; see :meth:`threshold`)."""
+        return midpoint_thresholds(self.values)
+
+    def threshold(self, j: int) -> float:
+        """Threshold of point ``j``: -inf, a midpoint between distinct values, or +inf."""
+        if j == 0:
+            return -np.inf
+        if j == self.values.size:
+            return np.inf
+        return float(midpoint_thresholds(self.values[j - 1:j + 1])[1])
 
 
 def midpoint_thresholds(values: np.ndarray) -> np.ndarray:
@@ -78,15 +90,19 @@ def sweep(*classes: np.ndarray) -> Sweep:
     # A stable sort of concatenated sorted runs is a linear-time merge (timsort).
     order = np.argsort(merged, kind="stable")
     ordered = merged[order]
-    # Last index of each group of equal scores.
-    ends = np.flatnonzero(ordered[1:] != ordered[:-1])
-    ends = np.append(ends, ordered.size - 1)
-    values = ordered[ends]
     if len(classes) == 2:
-        labels = (order >= counts[0]).astype(np.int8)
+        labels = (order >= counts[0]).view(np.int8)
     else:
-        labels = (np.searchsorted(np.cumsum(counts), order, side="right")).astype(np.int8)
+        labels = np.searchsorted(np.cumsum(counts), order, side="right").astype(np.int8)
+    del order, merged
+    same = ordered[1:] == ordered[:-1]
+    # Last index of each group of equal scores (all of them when no score repeats).
+    ends = np.append(np.flatnonzero(~same), ordered.size - 1) if same.any() else None
+    values = ordered if ends is None else ordered[ends]
     rejected = np.zeros((len(classes), values.size + 1), dtype=np.int64)
-    for k in range(len(classes)):
-        rejected[k, 1:] = np.cumsum(labels == k, dtype=np.int64)[ends]
-    return Sweep(midpoint_thresholds(values), rejected, counts, values)
+    n_rejected = np.arange(1, ordered.size + 1, dtype=np.int64) if ends is None else ends + 1
+    for k in range(1, len(classes)):
+        cum = np.cumsum(labels == k if len(classes) > 2 else labels, dtype=np.int64)
+        rejected[k, 1:] = cum if ends is None else cum[ends]
+    rejected[0, 1:] = n_rejected - rejected[1:, 1:].sum(axis=0)
+    return Sweep(rejected, counts, values)

@@ -46,7 +46,7 @@ def eer(target_scores, nontarget_scores) -> tuple[float, float]:
     s = sweep(*_two(target_scores, nontarget_scores))
     p_miss, p_fa = s.miss_rate(0), s.accept_rate(1)
     j = int(np.argmin(np.abs(p_miss - p_fa)))
-    return float((p_miss[j] + p_fa[j]) / 2), float(s.thresholds[j])
+    return float((p_miss[j] + p_fa[j]) / 2), s.threshold(j)
 
 
 def eer_rocch(target_scores, nontarget_scores) -> float:
@@ -108,7 +108,7 @@ def min_dcf(target_scores, nontarget_scores, p_target: float, c_miss: float = 1.
     s = sweep(*_two(target_scores, nontarget_scores))
     dcf = c_miss * p_target * s.miss_rate(0) + c_fa * (1.0 - p_target) * s.accept_rate(1)
     j = int(np.argmin(dcf))
-    return float(dcf[j] / norm), float(s.thresholds[j])
+    return float(dcf[j] / norm), s.threshold(j)
 
 
 def bayes_threshold(p_target: float, c_miss: float = 1.0, c_fa: float = 1.0) -> float:

@@ -54,7 +54,7 @@ def a_dcf(target_scores, nontarget_scores, spoof_scores,
     if norm <= 0:
         raise MetricError(f"a-DCF normaliser is {norm}: check the cost model {asdict(cm)}")
     j = int(np.argmin(cost))
-    return float(cost[j] / norm), float(s.thresholds[j])
+    return float(cost[j] / norm), s.threshold(j)
 
 
 def sasv_eer(target_scores, nontarget_scores, spoof_scores) -> tuple[float, float]:

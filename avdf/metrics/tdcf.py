@@ -120,7 +120,7 @@ def tdcf_details(bona_cm, spoof_cm, asv_target, asv_nontarget, asv_spoof, varian
     s = sweep(bona, spoof)
     curve = (c0 + c1 * s.miss_rate(0) + c2 * s.accept_rate(1)) / norm
     j = int(np.argmin(curve))
-    out.update(min_tdcf=float(curve[j]), cm_threshold=float(s.thresholds[j]),
+    out.update(min_tdcf=float(curve[j]), cm_threshold=s.threshold(j),
                asv_threshold=float(asv_threshold), p_miss_asv=p_miss_asv, p_fa_asv=p_fa_asv,
                p_fa_spoof_asv=p_fa_spoof_asv, C1=c1, C2=c2, norm=norm,
                cost_model=asdict(cost_model),
