@@ -11,6 +11,9 @@ import importlib
 from typing import Any
 
 FEATURES: dict[str, str] = {
+    "wav2vec2": "avdf.features.ssl:Wav2Vec2Frontend",
+    "hubert": "avdf.features.ssl:HubertFrontend",
+    "wavlm": "avdf.features.ssl:WavLMFrontend",
     "mfcc": "avdf.features.mfcc:MFCC",
     "fbank": "avdf.features.fbank:Fbank",
     "lfcc": "avdf.features.lfcc:LFCC",

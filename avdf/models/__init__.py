@@ -9,6 +9,8 @@ import importlib
 from typing import Any
 
 MODELS: dict[str, str] = {
+    "linear_probe": "avdf.models.av.probe:LinearProbe",
+    "gaussian_probe": "avdf.models.av.probe:GaussianProbe",
     "xvector_tdnn": "avdf.models.asv.tdnn:XVectorTDNN",
     "ecapa_tdnn": "avdf.models.asv.ecapa:ECAPATDNN",
     "lfcc_gmm": "avdf.models.cm.gmm_cm:GmmCM",

@@ -16,7 +16,9 @@ Writes, each a full data dir (``video.scp``, ``utt2spk``/``spk2utt`` = source id
 - ``data/fold{k}/{train,valid,test}``, k = 1..nfolds: identity-disjoint folds over the
   source ids, dealt per race x gender cell from a seeded shuffle; ``valid`` is a share of
   the training identities (model selection, calibration). ``--fold_subset balanced``
-  (MRDF, Zou et al. 2024) keeps one video per identity and category.
+  (MRDF, Zou et al. 2024) keeps one video per identity and category;
+- ``data/selected``: the union of ``data/test`` and the folds, the videos the later
+  stages preprocess (``data/train`` is written for users who train on FakeAVCeleb).
 
 The CSV is parsed by position: its header is ``...,gender,path,`` (nine names and a
 trailing comma) in the release and ``...,gender,filename,path`` in an edited copy; either
@@ -348,6 +350,8 @@ def prepare(db_root: Path, data: Path, test_real: Path, test_fake: Path, nfolds:
             spks = set(spks)
             utts = [u for u in fold_utts if files["utt2spk"][u] in spks]
             counts[f"fold{k}/{part}"] = write_data_dir(data / f"fold{k}" / part, files, utts)
+    # what the later stages use: preprocessed once, then subset into the splits
+    counts["selected"] = write_data_dir(data / "selected", files, fold_utts | set(test))
     return counts
 
 
