@@ -73,7 +73,7 @@ def test_run_pl_writes_one_log_per_task(recipe):
 
 
 def test_run_pl_failure_names_the_log(recipe):
-    r = run(recipe, "run.pl", "--num-threads", "2", "JOB=1:3", "exp/log/y.JOB.log", "test JOB -ne 2")
+    r = run(recipe, "run.pl", "--num-threads=2", "JOB=1:3", "exp/log/y.JOB.log", "test JOB -ne 2")
     assert r.returncode == 1
     assert "run.pl: 1 / 3 failed, log is in exp/log/y.*.log" in r.stderr
     assert "exp/log/y.2.log (exit code 1)" in r.stderr

@@ -304,7 +304,8 @@ def _check_spk2utt(path: Path, expect: Mapping[str, list[str]]) -> None:
                                "(regenerate with utils/utt2spk_to_spk2utt.pl)")
     if len(spk2utt) != len(expect):
         miss = next(s for s in expect if s not in spk2utt)
-        raise DataDirError(f"{path}: speaker {miss!r} of utt2spk is missing")
+        n = 1 + sum(c_key(s) < c_key(miss) for s in spk2utt)
+        raise DataDirError(f"{path}:{n}: no line for speaker {miss!r} of utt2spk")
 
 
 def _parses(typ):

@@ -107,18 +107,24 @@ class Job:
 
 
 def parse_args(prog: str, argv: list[str]) -> Job:
-    """Parse ``[--name value ...] [JOB=a:b] LOGFILE COMMAND...`` (option names: - or _)."""
+    """Parse ``[--name value ...] [JOB=a:b] LOGFILE COMMAND...`` (``--name=value`` too;
+    dashes and underscores in names are the same)."""
     job = Job(prog)
     i = 0
     while i < len(argv) and argv[i].startswith("--"):
-        if i + 1 >= len(argv):
-            raise QueueError(f"{prog}: option {argv[i]} needs a value")
-        name = argv[i][2:].replace("-", "_")
-        if name == "config":
-            job.config = argv[i + 1]
+        if "=" in argv[i]:
+            opt, value = argv[i].split("=", 1)
+            i += 1
+        elif i + 1 < len(argv):
+            opt, value = argv[i], argv[i + 1]
+            i += 2
         else:
-            job.options[name] = argv[i + 1]
-        i += 2
+            raise QueueError(f"{prog}: option {argv[i]} needs a value")
+        name = opt[2:].replace("-", "_")
+        if name == "config":
+            job.config = value
+        else:
+            job.options[name] = value
     m = _RANGE.match(argv[i]) if i < len(argv) else None
     if m:
         job.jobname, job.first = m.group(1), int(m.group(2))
