@@ -207,9 +207,10 @@ def test_eer_all_scores_tied():
     assert M.eer([1.0, 1.0], [1.0, 1.0, 1.0])[0] == 0.5
 
 
-def test_eer_rocch_matches_bosaris():
+@pytest.mark.parametrize("size", [LA_EVAL, VOX1_E], ids=["LA19-eval", "Vox1-E"])
+def test_eer_rocch_matches_bosaris(size):
     for ties in (None, 1):
-        tar, non = scores(3000, 20000, seed=3, ties=ties, sep=1.5)
+        tar, non = scores(*size, seed=3, ties=ties, sep=1.5)
         r = M.eer_rocch(tar, non)
         assert abs(r - bosaris_rocch_eer(tar, non)) < TOL
         pmiss, pfa, _ = M.det_curve(tar, non)
@@ -237,6 +238,13 @@ def test_min_dcf_with_heavy_ties(size, decimals):
         value, thr = M.min_dcf(tar, non, p, c_miss, c_fa)
         assert abs(value - brute_min_dcf(tar, non, p, c_miss, c_fa)) < TOL
         assert not np.isin(thr, np.r_[tar, non])
+
+
+def test_perfect_separation_values():
+    tar, non = [2.0, 3.0, 3.0], [0.0, 1.0, 1.0]
+    assert M.min_dcf(tar, non, 0.01) == (0.0, 1.5)
+    assert M.auc(tar, non) == 1.0 and M.auc(non, tar) == 0.0
+    assert M.a_dcf(tar, [0.5], non) == (0.0, 1.5)
 
 
 def test_min_dcf_useless_system_is_one():
@@ -278,7 +286,7 @@ def test_roc_and_det_curves():
 # ---------------------------------------------------------------- actDCF, Cllr
 def test_act_dcf_and_cllr():
     rng = np.random.default_rng(8)
-    tar, non = rng.normal(2, 2, 5000), rng.normal(-2, 2, 50000)   # calibrated: llr = x
+    tar, non = rng.normal(2, 2, LA_EVAL[0]), rng.normal(-2, 2, LA_EVAL[1])   # calibrated: llr = x
     p = 0.05
     thr = np.log((1 - p) / p)
     expect = (p * np.mean(tar < thr) + (1 - p) * np.mean(non >= thr)) / min(p, 1 - p)
@@ -351,7 +359,7 @@ def test_organisers_asv19_eval_asv_eer():
 # ---------------------------------------------------------------- SASV
 def test_sasv_metrics():
     rng = np.random.default_rng(16)
-    tar, non, spf = rng.normal(3, 1, 5000), rng.normal(0, 1, 30000), rng.normal(1, 2, 60000)
+    tar, non, spf = rng.normal(3, 1, 5370), rng.normal(0, 1, 33327), rng.normal(1, 2, 63882)  # LA19 eval gi
     for ties in (None, 1):
         t, n, s = (tar, non, spf) if ties is None else (np.round(tar, 1), np.round(non, 1), np.round(spf, 1))
         value, thr = M.a_dcf(t, n, s)

@@ -73,6 +73,11 @@ def test_cm_with_organiser_asv_scores(tmp_path, capsys):
         assert needle in md
     printed = capsys.readouterr().out
     assert "min_tdcf_legacy" in printed and "A17" in printed
+    # --llr: the scores read as LLRs add actDCF and Cllr with the ASVspoof 5 cost model.
+    assert run(["--task", "cm", "--scores", scores, "--data", data, "--llr", "--out_json", tmp_path / "l.json"]) == 0
+    m = json.loads((tmp_path / "l.json").read_text())["metrics"]
+    assert m["act_dcf"]["value"] == M.act_dcf(bona, spoof, 0.95, 1, 10)
+    assert m["cllr"]["value"] == M.cllr(bona, spoof)
 
 
 def test_cm_kaldi_style_asv_scores_give_the_same_tdcf(tmp_path):
@@ -161,6 +166,11 @@ def test_av_with_plots(tmp_path):
     for kind in ("det", "roc", "hist"):
         png = tmp_path / "plots" / f"av-toy_{kind}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Scores that are not probabilities: no accuracy at 0.5, the rest unchanged.
+    (tmp_path / "logit.txt").write_text("".join(f"{u} {np.log(p / (1 - p)):.6f}\n" for u, p in zip(utts, prob)))
+    assert run(["--task", "av", "--scores", tmp_path / "logit.txt", "--data", data]) == 0
+    m2 = json.loads((tmp_path / "logit.json").read_text())["metrics"]
+    assert "accuracy_at_0.5" not in m2 and m2["auc"]["value"] == pytest.approx(m["metrics"]["auc"]["value"], abs=1e-3)
 
 
 def test_entry_point_runs_as_module(tmp_path):

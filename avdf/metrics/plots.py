@@ -45,7 +45,7 @@ def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | os.Pa
     ax.set_ylabel("miss rate (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     _save(fig, Path(path))
 
 
