@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 TASKS: dict[str, str] = {
     "probe": "avdf.tasks.probe:ProbeTask",
     "cm": "avdf.tasks.cm:CMTask",
+    "av": "avdf.tasks.av:AVTask",
 }
 
 

@@ -1,0 +1,115 @@
+"""Building blocks shared by the audio-visual detectors.
+
+- :func:`video_to_tensor`: face crops as the preprocessing stores them (B x T x H x W x 3,
+  uint8 or 0..255 floats) -> normalised B x 3 x T x H x W floats.
+- :class:`ShallowResNet3D`: the first blocks of a 3-D ResNet-18 (torchvision's video
+  ResNet blocks, built without weights), with a max-pool after the stem so that 224 x 224
+  frames give 28 x 28 feature maps after two stages.
+- :class:`RawAudioEncoder`: a Conv1D encoder of the raw waveform whose output has exactly
+  ``out_steps`` time steps, to line up with the visual features.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+from torchvision.models.video.resnet import BasicBlock, Conv3DSimple
+
+
+def video_to_tensor(video: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """B x T x H x W x 3 in 0..255 -> B x 3 x T x H x W in about [-1, 1]."""
+    x = video.permute(0, 4, 1, 2, 3).float().div(127.5).sub(1.0)
+    return x.contiguous(memory_format=torch.channels_last_3d) if channels_last else x.contiguous()
+
+
+def conv_out(n: int, kernel: int, stride: int, padding: int = 0) -> int:
+    return (n + 2 * padding - kernel) // stride + 1
+
+
+class ShallowResNet3D(nn.Module):
+    """Stem (3x7x7 conv, stride 1x2x2, BN, ReLU, 1x3x3 max-pool stride 1x2x2), then one
+    stage of two basic 3x3x3 residual blocks per entry of ``channels`` (the first stage at
+    stride 1, the others at stride 2 in time and space). ``channels=(64, 128)`` is the first
+    three blocks of a 3-D ResNet-18: 3 x 30 x 224 x 224 -> 128 x 15 x 28 x 28."""
+
+    def __init__(self, channels: Sequence[int] = (64, 128), stem_channels: int | None = None,
+                 blocks_per_stage: int = 2):
+        super().__init__()
+        stem = stem_channels or channels[0]
+        self.stem = nn.Sequential(
+            nn.Conv3d(3, stem, kernel_size=(3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
+            nn.BatchNorm3d(stem), nn.ReLU(inplace=True),
+            nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)))
+        stages = []
+        inplanes = stem
+        for i, planes in enumerate(channels):
+            stride = 1 if i == 0 else 2
+            layers = []
+            for b in range(blocks_per_stage):
+                s = stride if b == 0 else 1
+                down = None
+                if s != 1 or inplanes != planes:
+                    down = nn.Sequential(nn.Conv3d(inplanes, planes, kernel_size=1, stride=s, bias=False),
+                                         nn.BatchNorm3d(planes))
+                layers.append(BasicBlock(inplanes, planes, Conv3DSimple, stride=s, downsample=down))
+                inplanes = planes
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.ModuleList(stages)
+        self.out_channels = inplanes
+
+    @staticmethod
+    def output_shape(frames: int, size: int, num_stages: int) -> tuple[int, int]:
+        """(T', H') for ``frames`` x ``size`` x ``size`` inputs."""
+        t, h = frames, conv_out(conv_out(size, 7, 2, 3), 3, 2, 1)
+        for _ in range(num_stages - 1):
+            t, h = conv_out(t, 3, 2, 1), conv_out(h, 3, 2, 1)
+        return t, h
+
+    def forward(self, x: torch.Tensor, return_stages: bool = False):
+        """B x 3 x T x H x W -> B x C x T' x H' x W' (and every stage's output)."""
+        x = self.stem(x)
+        outs = []
+        for stage in self.stages:
+            x = stage(x)
+            outs.append(x)
+        return (x, outs) if return_stages else x
+
+
+class RawAudioEncoder(nn.Module):
+    """Raw waveform -> B x ``out_channels`` x ``out_steps``.
+
+    Conv1d(1 -> c0, kernel ``first_kernel``, stride ``first_stride``), BN, ReLU, max-pool 4,
+    two 3-tap convolutions to c1 (BN, ReLU between), then a strided projection whose kernel
+    and stride are computed from ``samples`` so that exactly ``out_steps`` steps come out,
+    BN, ReLU, and a 3-tap convolution to ``out_channels``. With 48,000 samples (1 s at
+    48 kHz) and ``out_steps=15`` the projection has stride 99 and kernel 111.
+    """
+
+    def __init__(self, samples: int, out_steps: int, out_channels: int = 128,
+                 channels: Sequence[int] = (128, 192), first_kernel: int = 80, first_stride: int = 8):
+        super().__init__()
+        c0, c1 = channels
+        self.front = nn.Sequential(
+            nn.Conv1d(1, c0, first_kernel, stride=first_stride), nn.BatchNorm1d(c0), nn.ReLU(inplace=True),
+            nn.MaxPool1d(4, 4),
+            nn.Conv1d(c0, c1, 3, padding=1), nn.BatchNorm1d(c1), nn.ReLU(inplace=True),
+            nn.Conv1d(c1, c1, 3, padding=1), nn.BatchNorm1d(c1))
+        steps = conv_out(samples, first_kernel, first_stride) // 4
+        if steps < out_steps:
+            raise ValueError(f"RawAudioEncoder: {samples} samples give {steps} steps before the projection, "
+                             f"fewer than the {out_steps} needed; give more samples or a smaller first_stride")
+        stride = steps // out_steps
+        kernel = steps - (out_steps - 1) * stride
+        self.project = nn.Sequential(
+            nn.Conv1d(c1, out_channels // 2, kernel, stride=stride), nn.BatchNorm1d(out_channels // 2),
+            nn.ReLU(inplace=True), nn.Conv1d(out_channels // 2, out_channels, 3, padding=1))
+        self.samples, self.out_steps = samples, out_steps
+
+    def forward(self, wave: torch.Tensor, return_front: bool = False):
+        """B x L -> B x C x out_steps (and the front's B x c1 x L' features)."""
+        if wave.shape[-1] != self.samples:
+            raise ValueError(f"audio chunk has {wave.shape[-1]} samples, the model expects {self.samples}")
+        front = self.front(wave.float().unsqueeze(1))
+        out = self.project(front)
+        return (out, front) if return_front else out

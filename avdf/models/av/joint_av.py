@@ -1,0 +1,136 @@
+"""The joint audio-visual deepfake detector of Zhou and Lim, "Joint Audio-Visual Deepfake
+Detection" (ICCV 2021): a {2+1}-stream network.
+
+- Video stream: a 3-D ResNet (:class:`~avdf.models.av.blocks.ShallowResNet3D`, one stage per
+  entry of ``video_channels``) on the face frames; its head says "the video is fake".
+- Audio stream: a 2-D CNN on the log-mel spectrogram of the chunk's audio (one stage of two
+  3x3 conv-BN-ReLU and a 2x2 pooling per entry of ``audio_channels``); its head says "the
+  audio is fake".
+- Sync stream: at every stage (fine = early, coarse = late) the video features averaged
+  over space and the audio features averaged over frequency become two token sequences
+  on the clip's common clock (linear projection to ``sync_dim`` plus a sinusoidal encoding
+  of each token's time in the clip); cross-modality attention lets the video tokens attend
+  to the audio tokens and the audio tokens to the video ones; the attended sequences are
+  averaged and the levels, from coarse to fine, concatenated; an MLP head says "the clip is
+  fake in any way" (which includes audio and video that do not belong together).
+
+Three heads, three labels (video fake, audio fake, any fake; the av task's ``heads``).
+``infer_by`` picks what ``logit`` (the score used at inference) is: ``sync`` (the sync
+stream) or ``streams`` (fake when either modality stream says so: the larger of the two
+logits). Layer sizes are this implementation's choice (configurable down to tiny models);
+the paper's stream design, heads, labels and inference modes are kept.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from avdf.models.av.blocks import ShallowResNet3D, video_to_tensor
+
+
+def time_encoding(steps: int, dim: int, device: torch.device) -> torch.Tensor:
+    """Sinusoidal encoding (steps x dim) of each step's centre time in [0, 1) of the clip,
+    so that audio and video tokens at the same instant get the same code."""
+    t = (torch.arange(steps, device=device, dtype=torch.float32) + 0.5) / steps
+    freqs = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(100.0) / dim))
+    angles = t[:, None] * freqs[None, :] * 2 * math.pi * 8
+    enc = torch.zeros(steps, dim, device=device)
+    enc[:, 0::2] = torch.sin(angles)
+    enc[:, 1::2] = torch.cos(angles[:, : dim // 2])
+    return enc
+
+
+class AudioCNN(nn.Module):
+    """Log-mel spectrogram -> stages of (conv3x3-BN-ReLU) x 2 + 2x2 average pooling."""
+
+    def __init__(self, sample_rate: int, channels: Sequence[int], n_mels: int = 64):
+        super().__init__()
+        import torchaudio
+
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate, n_fft=int(0.025 * sample_rate), hop_length=int(0.01 * sample_rate), n_mels=n_mels)
+        stages, cin = [], 1
+        for c in channels:
+            stages.append(nn.Sequential(
+                nn.Conv2d(cin, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+                nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+                nn.AvgPool2d(2)))
+            cin = c
+        self.stages = nn.ModuleList(stages)
+        self.norm = nn.InstanceNorm2d(1)
+
+    def forward(self, wave: torch.Tensor) -> list[torch.Tensor]:
+        """B x L -> every stage's B x C x F x T."""
+        with torch.autocast(wave.device.type, enabled=False):
+            x = torch.log(self.mel(wave.float()) + 1e-6).unsqueeze(1)
+        x = self.norm(x)
+        outs = []
+        for stage in self.stages:
+            x = stage(x)
+            outs.append(x)
+        return outs
+
+
+class CrossModalLevel(nn.Module):
+    """One level of the sync stream: video <-> audio cross attention on a common clock."""
+
+    def __init__(self, video_dim: int, audio_dim: int, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.v_proj, self.a_proj = nn.Linear(video_dim, dim), nn.Linear(audio_dim, dim)
+        self.v2a = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.a2v = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm_v, self.norm_a = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.dim = dim
+
+    def forward(self, fv: torch.Tensor, fa: torch.Tensor) -> torch.Tensor:
+        """fv: B x Cv x T x H x W, fa: B x Ca x F x T' -> B x 2 dim."""
+        v = self.v_proj(fv.mean(dim=(3, 4)).transpose(1, 2))        # B x T x d
+        a = self.a_proj(fa.mean(dim=2).transpose(1, 2))             # B x T' x d
+        v = v + time_encoding(v.shape[1], self.dim, v.device).to(v.dtype)
+        a = a + time_encoding(a.shape[1], self.dim, a.device).to(a.dtype)
+        v_att, _ = self.v2a(v, a, a, need_weights=False)           # video queries audio
+        a_att, _ = self.a2v(a, v, v, need_weights=False)           # audio queries video
+        return torch.cat([self.norm_v(v + v_att).mean(1), self.norm_a(a + a_att).mean(1)], dim=1)
+
+
+class JointAV(nn.Module):
+    """See the module docstring. Inputs: ``video`` B x T x H x W x 3 (0..255), ``audio`` B x L."""
+
+    def __init__(self, num_frames: int = 30, image_size: int = 224, audio_samples: int = 16000,
+                 sample_rate: int = 16000, video_channels: Sequence[int] = (64, 128, 256),
+                 audio_channels: Sequence[int] = (32, 64, 128), n_mels: int = 64, sync_dim: int = 128,
+                 sync_heads: int = 4, dropout: float = 0.3, infer_by: str = "sync", channels_last: bool = False):
+        super().__init__()
+        if infer_by not in ("sync", "streams"):
+            raise ValueError(f"infer_by must be sync or streams, got {infer_by!r}")
+        if len(video_channels) != len(audio_channels):
+            raise ValueError("video_channels and audio_channels need one entry per level")
+        self.video = ShallowResNet3D(video_channels)
+        self.audio = AudioCNN(sample_rate, audio_channels, n_mels)
+        self.levels = nn.ModuleList(CrossModalLevel(cv, ca, sync_dim, sync_heads, dropout)
+                                    for cv, ca in zip(video_channels, audio_channels))
+        self.video_head = nn.Sequential(nn.Dropout(dropout), nn.Linear(video_channels[-1], 1))
+        self.audio_head = nn.Sequential(nn.Dropout(dropout), nn.Linear(audio_channels[-1], 1))
+        self.sync_head = nn.Sequential(nn.Linear(2 * sync_dim * len(video_channels), sync_dim), nn.ReLU(inplace=True),
+                                       nn.Dropout(dropout), nn.Linear(sync_dim, 1))
+        self.num_frames, self.image_size, self.audio_samples = num_frames, image_size, audio_samples
+        self.infer_by, self.channels_last = infer_by, channels_last
+
+    def forward(self, video: torch.Tensor, audio: torch.Tensor) -> dict:
+        if video.shape[1] != self.num_frames or video.shape[2] != self.image_size:
+            raise ValueError(f"video chunk {tuple(video.shape[1:])}: the model expects "
+                             f"{self.num_frames} x {self.image_size} x {self.image_size} x 3")
+        if audio.shape[-1] != self.audio_samples:
+            raise ValueError(f"audio chunk has {audio.shape[-1]} samples, the model expects {self.audio_samples}")
+        _, v_stages = self.video(video_to_tensor(video, self.channels_last), return_stages=True)
+        a_stages = self.audio(audio)
+        video_logit = self.video_head(v_stages[-1].mean(dim=(2, 3, 4))).squeeze(1)
+        audio_logit = self.audio_head(a_stages[-1].mean(dim=(2, 3))).squeeze(1)
+        sync = torch.cat([lvl(fv, fa) for lvl, fv, fa in
+                          reversed(list(zip(self.levels, v_stages, a_stages)))], dim=1)  # coarse to fine
+        sync_logit = self.sync_head(sync).squeeze(1)
+        logit = sync_logit if self.infer_by == "sync" else torch.maximum(video_logit, audio_logit)
+        return {"logit": logit, "heads": {"video": video_logit, "audio": audio_logit, "sync": sync_logit}}

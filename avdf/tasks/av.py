@@ -1,0 +1,281 @@
+"""The audio-visual deepfake-detection task (``task: av``) for the generic trainer.
+
+Data: a preprocessed data dir (avdf.bin.preprocess_av): ``faces.scp`` (or ``lips.scp``,
+``data.visual``), ``audio.scp``, ``utt2num_frames``, ``utt2fps``, ``utt2label`` and, where
+present, ``utt2label_video`` / ``utt2label_audio``. An item is a chunk of
+``data.chunk_frames`` frames (1 s: 30 frames at 30 fps) with the ``data.audio_samples``
+samples that play with it (starting at the same instant). Training takes one random chunk
+of every video per epoch (``data.chunks_per_video`` of them), then
+
+- temporally-local pseudo-fakes (``data.pseudo_fake``, avdf.data.pseudo_fakes; prob 0 = off),
+- re-vocoded audio fakes (``data.audio_fakes``: ``prob``, ``vocoders``; avdf.data.vocoders),
+  which make the audio fake and leave the video label as it was (joint_av's audio head).
+
+Labels are 1 = fake: ``label`` (any fake), ``label_video`` and ``label_audio`` (from the
+per-modality files when the data dir has them; otherwise the video label is the overall
+one and the audio is taken as real). A model returns ``logit`` (fake) and, for several
+heads, ``heads`` = {name: logit}; the loss is the BCE of ``logit``, or the weighted sum
+over heads (``loss.head_weights``; head ``video``/``audio`` use their modality's label,
+any other the overall one).
+
+Validation: up to ``data.valid_max_chunks`` consecutive chunks per video; ``loss`` is the
+chunk-level loss and ``auc`` the video-level AUC of the mean chunk score (1 - p(fake)).
+Model selection: ``train.select_metric`` (``auc`` by default, or ``loss`` as the paper).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from avdf.data.datadir import DataDirError, read_kv
+from avdf.data.pseudo_fakes import PseudoFaker
+from avdf.data.video import load_frames
+from avdf.metrics import auc
+from avdf.tasks import Task
+
+logger = logging.getLogger(__name__)
+
+DATA_DEFAULTS: dict[str, Any] = {
+    "visual": "faces", "chunk_frames": 30, "audio_samples": 48000, "chunks_per_video": 1,
+    "valid_max_chunks": 10, "pseudo_fake": {"prob": 0.0}, "audio_fakes": {"prob": 0.0},
+}
+
+
+def fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` cut or zero-padded to ``n`` samples."""
+    return x[:n] if len(x) >= n else np.pad(x, (0, n - len(x)))
+
+
+def chunk_starts(num_frames: int, chunk: int, max_chunks: int | None = None) -> list[int]:
+    """First frames of the consecutive, non-overlapping chunks of a video (one chunk,
+    padded, when the video is shorter); ``max_chunks`` keeps that many, evenly spread."""
+    starts = list(range(0, max(1, num_frames - chunk + 1), chunk))
+    if max_chunks and len(starts) > max_chunks:
+        starts = [starts[i] for i in np.linspace(0, len(starts) - 1, max_chunks).round().astype(int)]
+    return starts
+
+
+class AVData:
+    """Random access to the chunks of a preprocessed data dir."""
+
+    def __init__(self, path: str | Path, visual: str = "faces", chunk_frames: int = 30,
+                 audio_samples: int = 48000):
+        self.path = Path(path)
+        scp = self.path / f"{visual}.scp"
+        for name in (scp.name, "audio.scp", "utt2num_frames", "utt2fps", "utt2label"):
+            if not (self.path / name).is_file():
+                raise DataDirError(f"{self.path / name}: missing; run stage 2 (avdf.bin.preprocess_av) first")
+        self.visual = read_kv(scp)
+        self.audio = read_kv(self.path / "audio.scp")
+        self.frames = {u: int(v) for u, v in read_kv(self.path / "utt2num_frames").items()}
+        self.fps = {u: float(v) for u, v in read_kv(self.path / "utt2fps").items()}
+        label = read_kv(self.path / "utt2label")
+        self.utts = list(self.visual)
+        missing = [u for u in self.utts if u not in self.audio or u not in label or u not in self.frames]
+        if missing:
+            raise DataDirError(f"{self.path}: {len(missing)} utterances of {scp.name} lack audio.scp, utt2label "
+                               f"or utt2num_frames entries (e.g. {missing[0]}); run utils/fix_data_dir.sh")
+        video_label = read_kv(self.path / "utt2label_video") if (self.path / "utt2label_video").is_file() else label
+        audio_label = read_kv(self.path / "utt2label_audio") if (self.path / "utt2label_audio").is_file() else {}
+        fake = lambda v: 1.0 if v == "spoof" else 0.0  # noqa: E731
+        self.labels = {u: (fake(label[u]), fake(video_label.get(u, label[u])), fake(audio_label.get(u, "bonafide")))
+                       for u in self.utts}
+        self.chunk_frames, self.audio_samples = int(chunk_frames), int(audio_samples)
+        self._check_rates()
+
+    def _check_rates(self) -> None:
+        """The audio of every video must play at ``audio_samples`` per ``chunk_frames`` frames:
+        otherwise chunks would pair frames with the wrong audio."""
+        from avdf.data.video import num_frames_of
+        for utt in self.utts:
+            seconds = self.frames[utt] / self.fps[utt]
+            samples = num_frames_of(self.audio[utt])
+            rate = samples / seconds if seconds > 0 else 0
+            want = self.audio_samples * self.fps[utt] / self.chunk_frames
+            if samples > self.audio_samples and abs(rate / want - 1) > 0.05:
+                raise DataDirError(
+                    f"{self.path}: {utt}: {self.frames[utt]} frames at {self.fps[utt]:g} fps with audio at "
+                    f"{rate:.0f} Hz, but data.chunk_frames={self.chunk_frames} / data.audio_samples="
+                    f"{self.audio_samples} need {want:.0f} Hz: set preprocess.fps and preprocess.sample_rate to match")
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def chunk(self, utt: str, start: int) -> tuple[np.ndarray, np.ndarray]:
+        """(video T x H x W x 3 uint8, audio float32) of the chunk from frame ``start``; the
+        last frame is repeated and the audio zero-padded where the video ends early."""
+        f = self.chunk_frames
+        video = load_frames(self.visual[utt], start, start + f)
+        if video.shape[0] == 0:
+            raise DataDirError(f"{self.path}: {utt} has no frame at {start}")
+        if video.shape[0] < f:
+            video = np.concatenate([video, np.repeat(video[-1:], f - video.shape[0], axis=0)])
+        a0 = int(round(start * self.audio_samples / f))  # the same instant as frame `start`
+        audio = load_frames(self.audio[utt], a0, a0 + self.audio_samples).astype(np.float32)
+        return video, fit_length(audio, self.audio_samples)
+
+    def random_start(self, utt: str, rng: np.random.Generator) -> int:
+        return int(rng.integers(0, max(1, self.frames[utt] - self.chunk_frames + 1)))
+
+
+def _item(key: str, video: np.ndarray, audio: np.ndarray, labels: tuple[float, float, float]) -> dict:
+    return {"key": key, "video": torch.from_numpy(np.ascontiguousarray(video)),
+            "audio": torch.from_numpy(np.ascontiguousarray(audio)),
+            "label": torch.tensor(labels[0]), "label_video": torch.tensor(labels[1]),
+            "label_audio": torch.tensor(labels[2])}
+
+
+class TrainChunks(Dataset):
+    """``chunks_per_video`` random chunks of every video, with the training-time fakes."""
+
+    def __init__(self, data: AVData, chunks_per_video: int = 1, pseudo_fake: Mapping | None = None,
+                 audio_fakes: Mapping | None = None, sample_rate: int = 16000):
+        self.data, self.per_video = data, int(chunks_per_video)
+        pf = dict(pseudo_fake or {})
+        self.faker = PseudoFaker(**pf) if float(pf.get("prob", 0)) > 0 else None
+        af = dict(audio_fakes or {})
+        self.audio_fake_prob = float(af.get("prob", 0))
+        self.vocoders = list(af.get("vocoders", ["griffin_lim", "world"]))
+        self.vocoder_params = dict(af.get("params", {}))
+        self.sample_rate = int(sample_rate)
+        if self.audio_fake_prob > 0:
+            from avdf.data.vocoders import get_vocoder
+            for name in self.vocoders:
+                get_vocoder(name)
+
+    def __len__(self) -> int:
+        return len(self.data) * self.per_video
+
+    def __getitem__(self, i: int) -> dict:
+        # numpy's global state is seeded per epoch and per loader worker by the trainer
+        rng = np.random.default_rng(np.random.randint(0, 2 ** 31 - 1))
+        utt = self.data.utts[i % len(self.data)]
+        video, audio = self.data.chunk(utt, self.data.random_start(utt, rng))
+        label, lv, la = self.data.labels[utt]
+        if self.faker is not None:
+            def other():
+                j = self.data.utts[int(rng.integers(len(self.data)))]
+                return self.data.chunk(j, self.data.random_start(j, rng))
+            video, audio, info = self.faker(video, audio, other, rng)
+            if info is not None:
+                label = 1.0
+                lv = 1.0 if info.modality in ("video", "both") else lv
+                la = 1.0 if info.modality in ("audio", "both") else la
+        if self.audio_fake_prob > 0 and la == 0 and rng.random() < self.audio_fake_prob:
+            from avdf.data.vocoders import get_vocoder
+            name = self.vocoders[int(rng.integers(len(self.vocoders)))]
+            audio = get_vocoder(name)(audio, self.sample_rate, rng, **self.vocoder_params.get(name, {}))
+            audio = fit_length(audio.astype(np.float32), self.data.audio_samples)
+            label, la = 1.0, 1.0
+        return _item(utt, video, audio, (label, lv, la))
+
+
+class EvalChunks(Dataset):
+    """Consecutive chunks of every video (at most ``max_chunks``, evenly spread); the key
+    is ``<utt>@<start frame>``."""
+
+    def __init__(self, data: AVData, max_chunks: int | None = None):
+        self.data = data
+        self.items = [(u, s) for u in data.utts
+                      for s in chunk_starts(data.frames[u], data.chunk_frames, max_chunks)]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        utt, start = self.items[i]
+        video, audio = self.data.chunk(utt, start)
+        return _item(f"{utt}@{start}", video, audio, self.data.labels[utt])
+
+
+def head_label(name: str, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The target of a head: the modality's label for ``video``/``audio``, else the overall one."""
+    return batch[f"label_{name}"] if name in ("video", "audio") else batch["label"]
+
+
+def av_loss(out: Mapping[str, Any], batch: Mapping[str, torch.Tensor], device: torch.device,
+            head_weights: Mapping[str, float] | None = None, reduction: str = "mean") -> torch.Tensor:
+    """BCE of ``out['logit']`` against the overall label, or the weighted sum over ``out['heads']``."""
+    heads = out.get("heads")
+    if not heads:
+        return F.binary_cross_entropy_with_logits(out["logit"].float(), batch["label"].to(device).float(),
+                                                  reduction=reduction)
+    weights = head_weights or {}
+    total = 0.0
+    for name, logit in heads.items():
+        target = head_label(name, batch).to(device).float()
+        total = total + float(weights.get(name, 1.0)) * F.binary_cross_entropy_with_logits(
+            logit.float(), target, reduction=reduction)
+    return total
+
+
+def video_scores(chunk_outputs: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """Mean chunk score per video from ``(<utt>@<start>, score)`` pairs."""
+    sums: dict[str, list[float]] = {}
+    for key, score in chunk_outputs:
+        sums.setdefault(key.rsplit("@", 1)[0], []).append(score)
+    return {u: float(np.mean(s)) for u, s in sums.items()}
+
+
+class AVTask(Task):
+    """See the module docstring."""
+
+    select_metric = "auc"
+    select_mode = "max"
+
+    def __init__(self, cfg: dict[str, Any], data: Mapping[str, str] | None = None):
+        super().__init__(cfg, data)
+        self.dcfg = {**DATA_DEFAULTS, **(cfg.get("data") or {})}
+        metric = (cfg.get("train") or {}).get("select_metric", "auc")
+        if metric not in ("auc", "loss"):
+            raise ValueError(f"train.select_metric {metric!r}: the av task gives auc and loss")
+        self.select_metric, self.select_mode = metric, ("min" if metric == "loss" else "max")
+        self.head_weights = (cfg.get("loss") or {}).get("head_weights")
+        model = cfg.get("model") or {}
+        for key, dkey in (("num_frames", "chunk_frames"), ("audio_samples", "audio_samples")):
+            if key in model and int(model[key]) != int(self.dcfg[dkey]):
+                raise ValueError(f"model.{key} = {model[key]} but data.{dkey} = {self.dcfg[dkey]}: they must agree")
+
+    def _data(self, role: str) -> AVData:
+        if role not in self.data:
+            raise ValueError(f"no {role} data dir given (--{role}_data)")
+        return AVData(self.data[role], self.dcfg["visual"], self.dcfg["chunk_frames"], self.dcfg["audio_samples"])
+
+    def train_dataset(self) -> Dataset:
+        sample_rate = int((self.cfg.get("preprocess") or {}).get("sample_rate", 16000))
+        return TrainChunks(self._data("train"), self.dcfg["chunks_per_video"], self.dcfg["pseudo_fake"],
+                           self.dcfg["audio_fakes"], sample_rate)
+
+    def valid_dataset(self) -> Dataset | None:
+        return EvalChunks(self._data("valid"), self.dcfg["valid_max_chunks"]) if "valid" in self.data else None
+
+    def training_step(self, model, batch, device):
+        out = model(batch["video"].to(device, non_blocking=True), batch["audio"].to(device, non_blocking=True))
+        loss = av_loss(out, batch, device, self.head_weights)
+        with torch.no_grad():
+            acc = ((out["logit"].float() > 0).float().cpu() == batch["label"]).float().mean()
+        return loss, {"acc": acc}
+
+    def validation_outputs(self, model, batch, device):
+        out = model(batch["video"].to(device), batch["audio"].to(device))
+        losses = av_loss(out, batch, device, self.head_weights, reduction="none").float().cpu().tolist()
+        scores = (1 - torch.sigmoid(out["logit"].float())).cpu().tolist()
+        return list(zip(batch["key"], scores, batch["label"].tolist(), losses))
+
+    def validation_metrics(self, outputs: list[tuple]) -> dict[str, float]:
+        loss = float(np.mean([o[3] for o in outputs]))
+        scores = video_scores((o[0], o[1]) for o in outputs)
+        labels = {o[0].rsplit("@", 1)[0]: o[2] for o in outputs}
+        real = np.array([s for u, s in scores.items() if labels[u] == 0])
+        fake = np.array([s for u, s in scores.items() if labels[u] == 1])
+        if len(real) == 0 or len(fake) == 0:
+            logger.warning("validation set has only one class: AUC set to 0.5")
+            value = 0.5
+        else:
+            value = auc(real, fake)
+        return {"loss": loss, "auc": float(value), "videos": float(len(scores))}

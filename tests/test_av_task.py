@@ -1,0 +1,86 @@
+"""The av task (avdf.tasks.av): chunks, labels, training-time fakes, validation metrics."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+import torch
+
+from avdf.data.datadir import DataDirError, write_kv
+from avdf.tasks import build_task
+from avdf.tasks.av import AVData, EvalChunks, TrainChunks, av_loss, chunk_starts
+
+
+def make_av_data(d: Path, n_videos: int = 6, frames: int = 20, fps: float = 25.0, sr: int = 1000,
+                 size: int = 16, seed: int = 0) -> Path:
+    """A preprocessed data dir: frame t of a video holds t in every pixel, and its audio
+    sample k the frame it plays with (k * fps / sr); even videos are real, odd ones fake."""
+    rng = np.random.default_rng(seed)
+    d.mkdir(parents=True, exist_ok=True)
+    faces, audio = {}, {}
+    for i in range(n_videos):
+        n = frames + int(rng.integers(0, 10))
+        faces[f"v{i}"] = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, size, size, 3)).copy()
+        audio[f"v{i}"] = (np.arange(int(n / fps * sr)) * fps / sr).astype(np.float32)
+    kaldiio.save_ark(str(d / "faces.ark"), faces, scp=str(d / "faces.scp"), write_function="numpy")
+    kaldiio.save_ark(str(d / "audio.ark"), audio, scp=str(d / "audio.scp"), write_function="numpy")
+    write_kv(d / "utt2num_frames", {u: len(v) for u, v in faces.items()})
+    write_kv(d / "utt2fps", {u: fps for u in faces})
+    write_kv(d / "utt2label", {f"v{i}": "spoof" if i % 2 else "bonafide" for i in range(n_videos)})
+    return d
+
+
+def test_chunks_pair_frames_with_their_audio(tmp_path):
+    data = AVData(make_av_data(tmp_path / "d"), chunk_frames=8, audio_samples=320)  # 8 frames at 25 fps = 0.32 s
+    for start in (0, 5, 12):
+        video, audio = data.chunk("v0", start)
+        assert video.shape == (8, 16, 16, 3) and list(video[:, 0, 0, 0]) == list(range(start, start + 8))
+        assert audio.shape == (320,) and np.floor(audio[0] + 1e-4) == start and np.floor(audio[-1]) == start + 7
+    n = data.frames["v0"]
+    video, audio = data.chunk("v0", n - 3)  # past the end: last frame repeated, audio zero-padded
+    assert list(video[:, 0, 0, 0]) == [n - 3, n - 2, n - 1] + [n - 1] * 5 and audio[-1] == 0
+    assert chunk_starts(20, 8) == [0, 8] and chunk_starts(5, 8) == [0] and chunk_starts(100, 8, 3) == [0, 48, 88]
+    keys = [EvalChunks(data)[i]["key"] for i in range(3)]
+    assert keys[0] == "v0@0" and keys[1] == "v0@8"
+
+
+def test_rate_mismatch_is_an_error(tmp_path):
+    d = make_av_data(tmp_path / "d")
+    with pytest.raises(DataDirError, match="set preprocess.fps and preprocess.sample_rate"):
+        AVData(d, chunk_frames=8, audio_samples=640)  # would need 2000 Hz audio
+
+
+def test_training_fakes_and_labels(tmp_path):
+    data = AVData(make_av_data(tmp_path / "d"), chunk_frames=8, audio_samples=320)
+    np.random.seed(0)
+    ds = TrainChunks(data, chunks_per_video=3, pseudo_fake={"prob": 1.0, "modalities": ["audio"]})
+    assert len(ds) == 18
+    items = [ds[i] for i in range(len(ds))]
+    assert all(it["label"] == 1 and it["label_audio"] == 1 for it in items)
+    real = [it for it in items if it["key"] in ("v0", "v2", "v4")]
+    assert all(it["label_video"] == 0 for it in real)  # only the audio of real clips was replaced
+    plain = TrainChunks(data)
+    assert [float(plain[i]["label"]) for i in range(6)] == [0, 1, 0, 1, 0, 1]
+    voc = TrainChunks(data, audio_fakes={"prob": 1.0, "vocoders": ["griffin_lim"],
+                                         "params": {"griffin_lim": {"n_mels": 8, "n_iter": 2}}}, sample_rate=1000)
+    it = voc[0]
+    assert it["label"] == 1 and it["label_audio"] == 1 and it["label_video"] == 0 and it["audio"].shape == (320,)
+
+
+def test_loss_heads_and_validation_metrics(tmp_path):
+    batch = {"label": torch.tensor([0.0, 1.0]), "label_video": torch.tensor([0.0, 0.0]),
+             "label_audio": torch.tensor([0.0, 1.0])}
+    heads = {"video": torch.tensor([-9.0, -9.0]), "audio": torch.tensor([-9.0, 9.0]), "sync": torch.tensor([-9.0, 9.0])}
+    assert av_loss({"logit": heads["sync"], "heads": heads}, batch, torch.device("cpu")) < 1e-3
+    assert av_loss({"logit": heads["video"]}, batch, torch.device("cpu")) > 4  # overall label: the second is fake
+    cfg = {"task": "av", "data": {"chunk_frames": 8, "audio_samples": 320}, "train": {"select_metric": "loss"},
+           "model": {"name": "fgi", "num_frames": 8, "audio_samples": 320}}
+    task = build_task(cfg, {})
+    assert (task.select_metric, task.select_mode) == ("loss", "min")
+    out = [("a@0", 0.9, 0.0, 0.1), ("a@8", 0.7, 0.0, 0.3), ("b@0", 0.2, 1.0, 0.2), ("c@0", 0.85, 1.0, 2.0)]
+    m = task.validation_metrics(out)
+    assert m["auc"] == pytest.approx(0.5) and m["loss"] == pytest.approx(0.65) and m["videos"] == 3
+    with pytest.raises(ValueError, match="must agree"):
+        build_task({**cfg, "model": {"name": "fgi", "num_frames": 30}}, {})
