@@ -10,8 +10,8 @@
 The encoder is the config's ``encoder:`` section (avdf.models.av.ssl_encoders.build_encoder;
 checkpoints are local paths). Inputs come from the preprocessed data dir
 (``python -m avdf.bin.preprocess_av``): face crops from ``faces.scp`` (uint8 T x H x W x C)
-and audio from ``audio.scp`` (float32 at ``--audio_sample_rate``, the preprocessing's
-``sample_rate``), resampled to the encoder's rate when they differ. Job J takes the J-th
+and audio from ``audio.scp`` (float32 at the ``preprocess.sample_rate`` of
+``--preprocess_config``, the config the data dir was preprocessed with), resampled to the encoder's rate when they differ. Job J takes the J-th
 contiguous slice of the sorted utterances and writes ``feats.J.ark/scp``,
 ``utt2num_frames.J``, ``utt2frame_rate.J`` and ``bad_utts.J``, renamed into place only when
 the job succeeds. The merge copies the data dir's labels (not its crops) to ``--out_data``
@@ -35,7 +35,7 @@ from tqdm import tqdm
 from avdf.bin.compute_features import job_slice
 from avdf.data.audio import resample
 from avdf.data.datadir import DataDirError, fix_data_dir, read_kv, write_kv
-from avdf.data.video import VideoError, load_frames
+from avdf.data.video import VideoError, load_frames, preprocess_conf
 from avdf.features.ssl import CheckpointError
 from avdf.models.av.ssl_encoders import build_encoder
 from avdf.utils.config import ConfigError, load_config
@@ -156,8 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nj", type=int, default=1)
     parser.add_argument("--job", type=int, default=1)
     parser.add_argument("--merge", action="store_true")
-    parser.add_argument("--audio_sample_rate", type=int, default=16000,
-                        help="rate of audio.scp (the preprocessing's sample_rate)")
+    parser.add_argument("--preprocess_config", help="the config --data was preprocessed with: audio.scp's rate "
+                        "is its preprocess.sample_rate")
+    parser.add_argument("--audio_sample_rate", type=int,
+                        help="rate of audio.scp, when there is no --preprocess_config (default: the preprocessing "
+                             "default, 16000)")
     parser.add_argument("--num_threads", type=int, default=1)
     parser.add_argument("--cpu", action="store_true", help="do not use a GPU even if there is one")
     args, overrides = parser.parse_known_args(argv)
@@ -171,7 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.num_threads)
         device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
         cfg = load_config(args.config, overrides)
-        done, failed = extract_job(cfg, args.data, args.out_dir, args.nj, args.job, args.audio_sample_rate, device)
+        audio_sr = args.audio_sample_rate
+        if audio_sr is None:
+            pre = load_config(args.preprocess_config).get("preprocess") if args.preprocess_config else None
+            audio_sr = int(preprocess_conf(pre or {})["sample_rate"])
+        done, failed = extract_job(cfg, args.data, args.out_dir, args.nj, args.job, audio_sr, device)
         logger.info("job %d/%d: %d utterances written, %d failed", args.job, args.nj, done, failed)
     except (CheckpointError, DataDirError, ConfigError, ValueError, TypeError) as e:
         print(f"extract_ssl: {e}", file=sys.stderr)

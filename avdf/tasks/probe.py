@@ -49,7 +49,7 @@ class FeatsDataset(Dataset):
         return len(self.utts)
 
     def load(self, utt: str) -> np.ndarray:
-        return np.asarray(kaldiio.load_mat(self.feats[utt]), dtype=np.float32)
+        return np.array(kaldiio.load_mat(self.feats[utt]), dtype=np.float32)  # a writable copy
 
     def __getitem__(self, i: int):
         x = self.load(self.utts[i])
