@@ -92,3 +92,11 @@ def test_help_prints_the_header_and_current_values(tmp_path):
     for name, value in [("stage", "4"), ("stop_stage", "100"), ("use_gpu", "false"), ("foo_bar", "a b")]:
         assert any(line.split(None, 1) == [f"--{name}", f"'{value}'"] for line in r.stdout.splitlines()), r.stdout
     assert "set -euo" not in r.stdout
+
+
+def test_help_without_a_header_comment_under_set_e(tmp_path):
+    script = ("#!/usr/bin/env bash\nset -euo pipefail\nstage=0\nif false; then never_set=1; fi\n"
+              f'help_message="Usage: bare.sh <dir>"\n. {ROOT}/utils/parse_options.sh\n')
+    r = _run(tmp_path, "--help", script=script)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["Usage: bare.sh <dir>", "Options (current values):", "  --stage" + " " * 19 + "'0'"]

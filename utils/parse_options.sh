@@ -26,9 +26,10 @@ __po_header() {
     case "$line" in
       '#!'*) ;;
       '#'*) started=true; line=${line#\#}; echo "${line# }";;
-      *) [ "$started" = true ] && break;;
+      *) if [ "$started" = true ]; then break; fi;;
     esac
   done < "$0"
+  return 0
 }
 
 # Prints `--name value` for each variable assigned before parse_options.sh is sourced.
@@ -41,10 +42,12 @@ __po_options() {
       [[ $word =~ ^([A-Za-z_][A-Za-z0-9_]*)= ]] || continue
       name=${BASH_REMATCH[1]}
       case "$seen" in *" $name "*) continue;; esac
+      [ "$name" = help_message ] && continue
       seen+="$name "
-      [ -n "${!name+x}" ] && printf '  --%-22s %s\n' "$name" "'${!name}'"
+      if [ -n "${!name+x}" ]; then printf '  --%-22s %s\n' "$name" "'${!name}'"; fi
     done
   done < "$0"
+  return 0
 }
 
 while [ $# -gt 0 ]; do
