@@ -99,4 +99,4 @@ def test_help_without_a_header_comment_under_set_e(tmp_path):
               f'help_message="Usage: bare.sh <dir>"\n. {ROOT}/utils/parse_options.sh\n')
     r = _run(tmp_path, "--help", script=script)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["Usage: bare.sh <dir>", "Options (current values):", "  --stage" + " " * 19 + "'0'"]
+    assert r.stdout.splitlines() == ["Usage: bare.sh <dir>", "Options (current values):", "  --stage" + " " * 18 + "'0'"]
