@@ -50,13 +50,13 @@ option partition=* --partition $0
 """,
     "sge": """
 command qsub -V -cwd -S /bin/bash -j y
-option mem=* -l mem_free=$0,ram_free=$0
+option mem=* -l mem_free=$0
 option mem=0
 option num_threads=* -pe smp $0
 option num_threads=1
 default gpu=0
 option gpu=0
-option gpu=* -l gpu=$0 -q g.q
+option gpu=* -l gpu=$0
 option time=* -l h_rt=$0
 """,
 }
@@ -146,7 +146,7 @@ def job_script(job: Job, tasks: range | list[int], task_var: str) -> str:
     """The bash script that runs task ``$task_var`` of ``job`` and writes its log."""
     cases = "\n".join(f"  {t}) log={shlex.quote(job.log_of(t))}; cmd={shlex.quote(job.command_of(t))};;"
                       for t in tasks)
-    threads = job.options.get("num_threads", "1")
+    threads = job.int_option("num_threads", 1, 1)
     return f"""#!/usr/bin/env bash
 # Written by {job.prog}; runs one task of {job.logfile}.
 cd {shlex.quote(os.getcwd())} || exit 1
