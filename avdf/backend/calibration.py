@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit, logit
 
+from avdf.data.datadir import DataDir
 from avdf.metrics.core import MetricError, as_scores
+from avdf.metrics.scorefile import ScoreFileError, join_trial_scores, join_utt_scores, read_score_matrix
 from avdf.utils.fileio import atomic_open
 
 
@@ -153,11 +156,6 @@ def labelled_scores(paths: list[str], data_dir: str, trials: str | None = None,
     ``trials`` (default ``data_dir/trials``): target = positive, the ``negatives`` labels
     negative, other trials left out.
     """
-    from pathlib import Path
-
-    from avdf.data.datadir import DataDir
-    from avdf.metrics.scorefile import (ScoreFileError, join_trial_scores, join_utt_scores, read_score_matrix)
-
     keys, matrix, n_keys, lines = read_score_matrix(paths)
     scores_1 = dict(zip(keys, matrix[:, 0]))
     order = {k: i for i, k in enumerate(keys)}
@@ -187,8 +185,6 @@ def labelled_scores(paths: list[str], data_dir: str, trials: str | None = None,
 
 def apply_to_files(model: LinearCalibration, paths: list[str], out: str | os.PathLike) -> int:
     """Write ``<keys> <llr>`` for K score files over the same keys (order of the first file)."""
-    from avdf.metrics.scorefile import read_score_matrix
-
     keys, matrix, _, _ = read_score_matrix(paths)
     llr = model.apply(matrix)
     with atomic_open(out) as f:

@@ -125,12 +125,6 @@ def join_trial_scores(scores: Mapping[tuple, float], lines: Mapping[tuple, int],
     return trials, np.array([scores[(e, t)] for e, t, _ in trials])
 
 
-def split_by(values: Sequence[str], scores: np.ndarray) -> dict[str, np.ndarray]:
-    """Group ``scores`` by the label in ``values`` (same order)."""
-    values_arr = np.asarray(values)
-    return {v: scores[values_arr == v] for v in dict.fromkeys(values)}
-
-
 def detect_n_keys(path: str | os.PathLike) -> int:
     """1 for an utterance score file (2 fields a line), 2 for a trial score file (3 fields)."""
     path = Path(path)
