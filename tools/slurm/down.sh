@@ -4,6 +4,7 @@
 # (killing slurmd alone would leave job processes running). Idempotent; as root.
 set -euo pipefail
 me="tools/slurm/down.sh"
+export PATH="$PATH:/usr/sbin:/sbin:/usr/bin:/bin"
 die() { echo "$me: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (it stops the daemons that tools/slurm/up.sh started as root)"
 exec 9>/run/avdf-slurm.lock

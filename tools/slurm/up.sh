@@ -17,6 +17,7 @@ while [ $# -gt 0 ]; do
 done
 
 me="tools/slurm/up.sh"
+export PATH="$PATH:/usr/sbin:/sbin:/usr/bin:/bin"
 die() { echo "$me: $*" >&2; exit 1; }
 MARK="# Written by avdf tools/slurm/up.sh"
 CONF=/etc/slurm/slurm.conf
