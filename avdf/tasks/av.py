@@ -52,6 +52,22 @@ def fit_length(x: np.ndarray, n: int) -> np.ndarray:
     return x[:n] if len(x) >= n else np.pad(x, (0, n - len(x)))
 
 
+def audio_start(start: int, chunk_frames: int, audio_samples: int) -> int:
+    """The audio sample playing with frame ``start`` (``audio_samples`` per ``chunk_frames``)."""
+    return int(round(start * audio_samples / chunk_frames))
+
+
+def cut_chunk(video: np.ndarray, audio: np.ndarray, start: int, chunk_frames: int,
+              audio_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """The chunk of whole arrays from frame ``start`` (audio from :func:`audio_start`); the
+    last frame is repeated and the audio zero-padded where the video ends early."""
+    v = video[start:start + chunk_frames]
+    if v.shape[0] < chunk_frames:
+        v = np.concatenate([v, np.repeat(v[-1:], chunk_frames - v.shape[0], axis=0)])
+    a0 = audio_start(start, chunk_frames, audio_samples)
+    return v, fit_length(audio[a0:a0 + audio_samples].astype(np.float32, copy=False), audio_samples)
+
+
 def chunk_starts(num_frames: int, chunk: int, max_chunks: int | None = None) -> list[int]:
     """First frames of the consecutive, non-overlapping chunks of a video (one chunk,
     padded, when the video is shorter); ``max_chunks`` keeps that many, evenly spread."""
@@ -109,15 +125,13 @@ class AVData:
     def chunk(self, utt: str, start: int) -> tuple[np.ndarray, np.ndarray]:
         """(video T x H x W x 3 uint8, audio float32) of the chunk from frame ``start``; the
         last frame is repeated and the audio zero-padded where the video ends early."""
-        f = self.chunk_frames
+        f, n = self.chunk_frames, self.audio_samples
         video = load_frames(self.visual[utt], start, start + f)
         if video.shape[0] == 0:
             raise DataDirError(f"{self.path}: {utt} has no frame at {start}")
-        if video.shape[0] < f:
-            video = np.concatenate([video, np.repeat(video[-1:], f - video.shape[0], axis=0)])
-        a0 = int(round(start * self.audio_samples / f))  # the same instant as frame `start`
-        audio = load_frames(self.audio[utt], a0, a0 + self.audio_samples).astype(np.float32)
-        return video, fit_length(audio, self.audio_samples)
+        a0 = audio_start(start, f, n)
+        audio = load_frames(self.audio[utt], a0, a0 + n).astype(np.float32)
+        return cut_chunk(video, audio, 0, f, n)
 
     def random_start(self, utt: str, rng: np.random.Generator) -> int:
         return int(rng.integers(0, max(1, self.frames[utt] - self.chunk_frames + 1)))
