@@ -108,13 +108,15 @@ def warp_frequency(env: np.ndarray, alpha: float) -> np.ndarray:
 
 def world(wave: np.ndarray, sr: int, rng: np.random.Generator, *, f0_scale: float = 1.0,
           f0_shift: float = 0.0, sp_warp: float = 1.0, target: np.ndarray | None = None,
-          target_weight: float = 1.0, f0_smooth_ms: float = 0.0, f0_method: str = "dio",
-          frame_period: float = 5.0) -> np.ndarray:
+          target_weight: float = 1.0, f0_smooth_ms: float = 0.0, sp_dims: int | None = None,
+          f0_method: str = "dio", frame_period: float = 5.0) -> np.ndarray:
     """WORLD analysis and re-synthesis (pyworld).
 
     ``f0_scale`` multiplies and ``f0_shift`` (semitones) shifts the F0 contour;
     ``f0_smooth_ms`` low-passes it (removes micro-prosody, as statistical TTS does);
-    ``sp_warp`` warps the spectral envelope along frequency. With ``target`` (a waveform of
+    ``sp_warp`` warps the spectral envelope along frequency; ``sp_dims`` codes the envelope
+    into that many mel-cepstrum-like coefficients and back (and the aperiodicity into
+    WORLD's band coding), as statistical parametric TTS does. With ``target`` (a waveform of
     another voice at ``sr``), the F0 is moved to the target's median F0 and the average
     log envelope of voiced frames is moved toward the target's by ``target_weight``: a
     simple vocoder-based voice conversion. ``rng`` is unused (WORLD is deterministic).
@@ -136,6 +138,10 @@ def world(wave: np.ndarray, sr: int, rng: np.random.Generator, *, f0_scale: floa
             f0_scale *= float(np.median(tf0[tvoiced]) / np.median(f0[voiced]))
             diff = np.log(tsp[tvoiced]).mean(0) - np.log(sp[voiced]).mean(0)
             sp = sp * np.exp(target_weight * diff)[None, :]
+    if sp_dims:
+        fft_size = (sp.shape[1] - 1) * 2
+        sp = pw.decode_spectral_envelope(pw.code_spectral_envelope(sp, sr, sp_dims), sr, fft_size)
+        ap = pw.decode_aperiodicity(np.ascontiguousarray(pw.code_aperiodicity(ap, sr)), sr, fft_size)
     f0 = f0 * f0_scale * 2 ** (f0_shift / 12)
     y = pw.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp), np.ascontiguousarray(ap), sr,
                       frame_period)

@@ -13,10 +13,12 @@ and digital silence are then no cue to the class.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import shutil
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, TypeVar
 
@@ -25,7 +27,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from avdf.data.audio import resample
-from avdf.data.mini.speech import MissingMaterialError
+from avdf.data.mini.speech import MissingMaterialError, Speaker, load_speech, real_speakers
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +63,24 @@ def job_rng(seed: int, *key: object) -> np.random.Generator:
     return np.random.default_rng([int(seed), stable_int(*key)])
 
 
+def _single_thread() -> None:
+    """Worker initialiser: one intra-op thread each (the pool is the parallelism)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def run_jobs(fn: Callable[[T], R], jobs: Sequence[T], workers: int = 1, desc: str = "") -> list[R]:
-    """``[fn(j) for j in jobs]``, over ``workers`` processes when > 1, results in order."""
+    """``[fn(j) for j in jobs]``, over ``workers`` processes when > 1, results in order.
+
+    Each job must carry its own seed (see :func:`job_rng`), so results do not depend on
+    ``workers``. Workers run torch single-threaded.
+    """
     if workers <= 1 or len(jobs) < 4:
+        _single_thread()
         return [fn(j) for j in tqdm(jobs, desc=desc, leave=False, disable=None)]
     chunk = max(1, len(jobs) // (workers * 8))
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=_single_thread) as pool:
         return list(tqdm(pool.map(fn, jobs, chunksize=chunk), total=len(jobs), desc=desc,
                          leave=False, disable=None))
 
@@ -112,45 +126,127 @@ def speech_bounds(x: np.ndarray, sr: int, rel_db: float = 35.0) -> tuple[int, in
     return int(on[0] * n), int(min(len(x), (on[-1] + 1) * n))
 
 
+def _speech_runs(voiced: np.ndarray, e: np.ndarray, lo: int, hi: int, gap: int, max_len: int) -> list[list[int]]:
+    """Speech runs ``[first, end)`` of frames lo..hi split at gaps of >= ``gap`` frames;
+    runs longer than ``max_len`` are split again at shorter gaps, then at the weakest frame."""
+    runs: list[list[int]] = []
+    for i in np.flatnonzero(voiced[lo:hi]) + lo:
+        if runs and i - runs[-1][1] < gap:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1])
+    out: list[list[int]] = []
+    for a, b in runs:
+        if b - a <= max_len:
+            out.append([a, b])
+        elif gap > 4:
+            out.extend(_speech_runs(voiced, e, a, b, gap // 2, max_len))
+        else:
+            m = a + (b - a) // 5 + int(np.argmin(e[a + (b - a) // 5: b - (b - a) // 5]))
+            out.extend(_speech_runs(voiced, e, a, m, gap, max_len) + _speech_runs(voiced, e, m + 1, b, gap, max_len))
+    return out
+
+
 def speech_segments(x: np.ndarray, sr: int, min_s: float, max_s: float,
                     min_pause_s: float = 0.2, rel_db: float = 35.0) -> list[tuple[int, int]]:
     """Cut ``x`` at pauses into speech stretches of ``min_s``..``max_s`` seconds.
 
-    Stretches of speech separated by at least ``min_pause_s`` of low energy are merged
-    greedily while they fit in ``max_s``; each returned (start, end) keeps up to half
-    the neighbouring pause as margin. Stretches longer than ``max_s`` are dropped.
+    Speech runs separated by at least ``min_pause_s`` of low energy (shorter pauses, then
+    the weakest frame, inside runs longer than ``max_s``) are merged greedily while they
+    fit in ``max_s``; each returned (start, end) sample range keeps up to half of the
+    neighbouring pauses (at most 0.3 s) as margin.
     """
     hop = int(0.01 * sr)
     e = frame_db(x, sr, 0.01)
     voiced = e > e.max() - rel_db
-    runs: list[list[int]] = []           # [first, last+1] frame of speech runs
-    for i in np.flatnonzero(voiced):
-        if runs and i - runs[-1][1] < min_pause_s / 0.01:
-            runs[-1][1] = i + 1
-        else:
-            runs.append([i, i + 1])
-    out: list[tuple[int, int]] = []
-    cur: list[int] | None = None
+    max_len = int(max_s / 0.01)
+    runs = _speech_runs(voiced, e, 0, len(e), int(min_pause_s / 0.01), max_len)
+    out: list[list[int]] = []
     for r in runs:
-        if cur is not None and (r[1] - cur[0]) * 0.01 <= max_s:
-            cur[1] = r[1]
-            continue
-        if cur is not None:
-            out.append((cur[0], cur[1]))
-        cur = list(r)
-    if cur is not None:
-        out.append((cur[0], cur[1]))
+        if out and r[1] - out[-1][0] <= max_len:
+            out[-1][1] = r[1]
+        else:
+            out.append(list(r))
     segs = []
-    nfr = len(e)
     for k, (a, b) in enumerate(out):
         if not (min_s <= (b - a) * 0.01 <= max_s):
             continue
         prev_end = out[k - 1][1] if k else 0
-        next_start = out[k + 1][0] if k + 1 < len(out) else nfr
+        next_start = out[k + 1][0] if k + 1 < len(out) else len(e)
         a2 = max(prev_end + (a - prev_end) // 2, a - 30)
         b2 = min(b + (next_start - b) // 2, b + 30)
         segs.append((a2 * hop, min(len(x), b2 * hop)))
     return segs
+
+
+def cut_at_pause(x: np.ndarray, sr: int, max_s: float) -> np.ndarray:
+    """``x`` cut to at most ``max_s`` seconds, at the last pause that fits (synthetic
+    speech longer than the corpus' utterances ends at a phrase boundary, as real
+    segments do); a hard cut with a 20 ms fade-out when there is no pause."""
+    if len(x) <= max_s * sr:
+        return x
+    a, _ = speech_bounds(x, sr)
+    segs = [s for s in speech_segments(x[a:], sr, 0.3, max_s, min_pause_s=0.08) if s[0] < 0.5 * sr]
+    if segs:
+        return x[: a + segs[0][1]]
+    y = x[: int(max_s * sr)].copy()
+    n = int(0.02 * sr)
+    y[-n:] *= np.linspace(1.0, 0.0, n)
+    return y
+
+
+@dataclass
+class Segment:
+    """A stretch of a real recording (16 kHz samples ``start``..``end`` of ``path``)."""
+
+    speaker: str
+    path: Path
+    start: int
+    end: int
+    sr: int
+    audio: np.ndarray = field(repr=False)
+
+    @property
+    def duration(self) -> float:
+        return (self.end - self.start) / self.sr
+
+    def source(self) -> str:
+        """``<path>:<start s>-<end s>``: where the audio comes from."""
+        return f"{self.path}:{self.start / self.sr:.3f}-{self.end / self.sr:.3f}"
+
+
+def collect_segments(speaker: Speaker, n: int, rng: np.random.Generator, min_s: float, max_s: float,
+                     sr: int = 16000, max_per_file: int = 3) -> list[Segment]:
+    """Up to ``n`` speech segments of ``min_s``..``max_s`` s from ``speaker``'s recordings,
+    visiting the files in a random order (only as many files are read as needed)."""
+    out: list[Segment] = []
+    for i in rng.permutation(len(speaker.files)):
+        if len(out) >= n:
+            break
+        path = speaker.files[int(i)]
+        x = load_speech(path, sr)
+        for a, b in speech_segments(x, sr, min_s, max_s)[:max_per_file]:
+            out.append(Segment(speaker.id, path, a, b, sr, x[a:b].copy()))
+    return out[:n]
+
+
+@functools.lru_cache(maxsize=None)
+def speaker_gender(speaker_id: str) -> str:
+    """``m``/``f`` of a real speaker: the catalogue's, or, where it says ``u``, from the
+    median F0 of a few recordings (below 150 Hz: ``m``); the pocketsphinx readers measure
+    about 100 Hz."""
+    spk = {s.id: s for s in real_speakers(0.0)}[speaker_id]
+    if spk.gender in ("m", "f"):
+        return spk.gender
+    import pyworld as pw
+
+    f0s = []
+    for path in spk.files[:5]:
+        x = load_speech(path, 16000).astype(np.float64)
+        f0, t = pw.dio(x, 16000)
+        f0 = pw.stonemask(x, f0, t, 16000)
+        f0s.extend(f0[f0 > 0])
+    return "m" if f0s and float(np.median(f0s)) < 150.0 else "f"
 
 
 def condition(x: np.ndarray, sr: int, rng: np.random.Generator, *, level_db: tuple[float, float] = (-30.0, -22.0),

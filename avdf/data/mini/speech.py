@@ -73,7 +73,7 @@ def real_speakers(min_seconds: float = 0.0) -> tuple[Speaker, ...]:
             if not (ASTERISK_ROOT / d).is_dir():
                 missing.append(pkg)
                 continue
-            files.extend(sorted((ASTERISK_ROOT / d).rglob("*.wav")))
+            files.extend(f for f in sorted((ASTERISK_ROOT / d).rglob("*.wav")) if not _non_speech(f))
         files = [f for f in files if _duration(f) >= min_seconds]
         if files:
             speakers.append(Speaker(sid, gender, lang, tuple(files), pkg, lic, native_rate=8000))
@@ -86,6 +86,14 @@ def real_speakers(min_seconds: float = 0.0) -> tuple[Speaker, ...]:
         if files:
             speakers.append(Speaker(sid, gender, lang, tuple(files), "pocketsphinx-testdata", "BSD-2-Clause"))
     return tuple(speakers)
+
+
+# Asterisk prompt sets also hold digital silence (silence/1..10.wav) and signalling tones
+_NON_SPEECH = {"beep", "beeperr", "ascending-2tone", "descending-2tone"}
+
+
+def _non_speech(path: Path) -> bool:
+    return path.parent.name == "silence" or path.stem in _NON_SPEECH
 
 
 @functools.lru_cache(maxsize=None)
