@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 TASKS: dict[str, str] = {
+    "asv": "avdf.tasks.asv:ASVTask",
     "probe": "avdf.tasks.probe:ProbeTask",
     "cm": "avdf.tasks.cm:CMTask",
     "av": "avdf.tasks.av:AVTask",

@@ -1,0 +1,105 @@
+"""Score ASV trials with a trained back-end (avdf.bin.train_backend).
+
+    python -m avdf.bin.score_asv --backend_dir exp/x/backend --method cosine|plda \\
+        --embeddings exp/x/embeddings/vox1/xvector.scp --trials data/vox1/trials_O \\
+        --out exp/x/scores/vox1_O_cosine.txt [--score_norm none|snorm|asnorm] [--top_n 300]
+
+Writes ``<enroll> <test> <score>`` lines in the trials' order (higher = more likely the
+same speaker). ``cosine``: cosine after subtracting the training mean. ``plda``: mean
+subtraction, LDA, length normalisation, two-covariance PLDA log-likelihood ratio.
+``snorm`` / ``asnorm`` normalise with the cohort of training-speaker mean embeddings,
+scored by the same method (AS-norm: the ``top_n`` closest cohort scores per side).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from avdf.backend.cosine import CosineScorer, length_normalize, pair_dot
+from avdf.backend.lda import LDA
+from avdf.backend.plda import PLDA
+from avdf.backend.score_norm import METHODS, normalize
+from avdf.bin.train_backend import load_embeddings
+from avdf.data.datadir import DataDirError, read_trials
+from avdf.utils.fileio import atomic_open
+from avdf.utils.log import setup_logging
+
+logger = logging.getLogger("score_asv")
+
+
+class Backend:
+    """Pair and matrix scoring by ``method`` from a ``backend.npz``."""
+
+    def __init__(self, path: Path, method: str):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no trained back-end (run avdf.bin.train_backend)")
+        s = np.load(path)
+        self.method = method
+        self.cohort = s["cohort"]
+        self.cosine = CosineScorer(s["mean"])
+        self.mean = s["mean"]
+        if method == "plda":
+            self.lda, self.plda = LDA.from_state(s), PLDA.from_state(s)
+
+    def prepare(self, x: np.ndarray) -> np.ndarray:
+        if self.method == "cosine":
+            return self.cosine.transform(x)
+        return length_normalize(self.lda.transform(x - self.mean), scale_to_sqrt_dim=True)
+
+    def pairs(self, a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+        if self.method == "cosine":
+            return pair_dot(a, b, ia, ib)
+        return self.plda.llr_pairs(a, b, ia, ib)
+
+    def matrix(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a @ b.T if self.method == "cosine" else self.plda.llr_matrix(a, b)
+
+
+def score(backend: Backend, embeddings: Path, trials_path: Path, norm: str, top_n: int) -> tuple[list, np.ndarray]:
+    trials = read_trials(trials_path)
+    enroll = sorted({t[0] for t in trials})
+    test = sorted({t[1] for t in trials})
+    _, e = load_embeddings(embeddings, enroll)
+    _, t = load_embeddings(embeddings, test)
+    ei = {k: i for i, k in enumerate(enroll)}
+    ti = {k: i for i, k in enumerate(test)}
+    ie = np.array([ei[x[0]] for x in trials])
+    it = np.array([ti[x[1]] for x in trials])
+    e, t = backend.prepare(e), backend.prepare(t)
+    s = backend.pairs(e, t, ie, it)
+    if norm != "none":
+        c = backend.prepare(backend.cohort)
+        s = normalize(s, ie, it, backend.matrix(e, c), backend.matrix(t, c), norm, top_n)
+    return trials, s
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backend_dir", required=True, type=Path)
+    p.add_argument("--method", required=True, choices=["cosine", "plda"])
+    p.add_argument("--embeddings", required=True, type=Path)
+    p.add_argument("--trials", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--score_norm", default="none", choices=METHODS)
+    p.add_argument("--top_n", type=int, default=300)
+    args = p.parse_args(argv)
+    setup_logging()
+    try:
+        backend = Backend(args.backend_dir / "backend.npz", args.method)
+        trials, s = score(backend, args.embeddings, args.trials, args.score_norm, args.top_n)
+        with atomic_open(args.out) as f:
+            for (e, t, _), v in zip(trials, s):
+                f.write(f"{e} {t} {v:.6f}\n")
+        logger.info("%s: %d trials scored (%s, %s)", args.out, len(trials), args.method, args.score_norm)
+    except (DataDirError, FileNotFoundError, ValueError, OSError) as e:
+        print(f"score_asv: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
