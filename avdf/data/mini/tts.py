@@ -85,6 +85,14 @@ def espeak_variants() -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=None)
+def espeak_variant_genders() -> dict[str, str]:
+    """Variant name -> ``m``/``f`` as espeak-ng lists it (its default for unspecified is M)."""
+    require_programs("espeak-ng")
+    out = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True).stdout
+    return {m.group(2): m.group(1).lower() for m in re.finditer(r"/([MF]) .*?!v/(\S+)", out)}
+
+
+@functools.lru_cache(maxsize=None)
 def espeak_languages() -> tuple[str, ...]:
     """Language voices espeak-ng has (``espeak-ng --voices``), e.g. ``en-us``, ``fr-fr``."""
     require_programs("espeak-ng")
