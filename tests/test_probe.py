@@ -62,6 +62,7 @@ def write_feats(d, n_real, n_fake, seed, dim=6, fake_shift=1.5):
     write_kv(d / "utt2label", lab)
     write_kv(d / "utt2spk", spk)
     write_kv(d / "spk2utt", utt2spk_to_spk2utt(spk))
+    write_kv(d / "utt2frame_rate", {u: 25 for u in lab})
 
 
 @pytest.fixture(scope="module")
@@ -100,13 +101,13 @@ def test_linear_probe_trains_selects_on_loss_and_scores(feats, tmp_path):
     assert not torch.allclose(state["norm.mean"], torch.zeros(6))  # standardised with training statistics
     out = exp / "scores" / "test.txt"
     assert score_probe.main(["--exp_dir", str(exp), "--data", str(feats / "test"), "--out", str(out),
-                             "--frame_scores", str(exp / "scores" / "test_frames"), "--cpu"]) == 0
+                             "--frame_scores", "--cpu"]) == 0
     assert scores_auc(out, feats / "test") > 0.9
-    frames = dict(kaldiio.load_scp(str(exp / "scores" / "test_frames.scp")))
-    n = read_kv(feats / "test" / "feats.scp")
-    assert set(frames) == set(n)
-    u = next(iter(frames))
-    assert frames[u].shape == (kaldiio.load_mat(n[u]).shape[0],)
+    lines = [ln.split() for ln in (exp / "scores" / "test.frames.txt").read_text().splitlines()]
+    n = {u: kaldiio.load_mat(v).shape[0] for u, v in read_kv(feats / "test" / "feats.scp").items()}
+    assert {u: sum(1 for x in lines if x[0] == u) for u in n} == n
+    first = [x for x in lines if x[0] == lines[0][0]]
+    assert [float(x[1]) for x in first[:3]] == [0.0, 0.04, 0.08]  # 25 frames a second
 
 
 def test_anomaly_proxy_uses_real_videos_only(feats, tmp_path):
@@ -128,9 +129,10 @@ def test_anomaly_proxy_uses_real_videos_only(feats, tmp_path):
     conf.write_text(yaml.safe_dump({"task": "probe", "model": {"name": "gaussian_probe", "in_dim": None}}))
     exp = tmp_path / "exp"
     assert fit_anomaly.main(["--config", str(conf), "--train_data", str(feats / "train"), "--exp_dir", str(exp)]) == 0
-    out = exp / "scores.txt"
-    assert score_probe.main(["--exp_dir", str(exp), "--data", str(feats / "test"), "--out", str(out), "--cpu"]) == 0
-    assert scores_auc(out, feats / "test") > 0.8
+    assert score_probe.main(["--exp_dir", str(exp), "--data", str(feats / "valid"), str(feats / "test"),
+                             "--out_dir", str(exp / "scores"), "--cpu"]) == 0
+    assert scores_auc(exp / "scores" / "test.txt", feats / "test") > 0.8
+    assert scores_auc(exp / "scores" / "valid.txt", feats / "valid") > 0.8
 
 
 def test_anomaly_needs_real_videos(tmp_path, capsys):
