@@ -9,7 +9,8 @@ The model is ``exp_dir/model.pt`` (written by ``avdf.bin.train`` or ``avdf.bin.t
 built from ``exp_dir/config.yaml``; config keys can be overridden (``--data.eval_crop
 null`` scores whole utterances). Job J scores the J-th contiguous slice of the data
 dir's utterances into ``<out dir>/split<N>/<out name>.J`` (atomically); ``--merge`` joins
-the N parts into ``--out`` sorted by utterance and checks that none is missing. Works for
+the N parts into ``--out`` sorted by utterance and checks that none is missing. With
+``--nj 1`` the one job writes ``--out`` itself (no merge needed). Works for
 any task whose ``test_dataset(data_dir)`` yields items that its ``validation_outputs``
 turns into ``(utt, score, ...)`` tuples.
 """
@@ -58,7 +59,7 @@ def score_job(exp_dir: Path, data: Path, out: Path, nj: int, job: int, overrides
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             for item in task.validation_outputs(model, batch, device):
                 scores[item[0]] = f"{float(item[1]):.6f}"
-    write_kv(part_path(out, nj, job), scores)
+    write_kv(out if nj == 1 else part_path(out, nj, job), scores)
     return len(scores)
 
 

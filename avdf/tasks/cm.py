@@ -113,7 +113,7 @@ class CMDataset(Dataset):
     def load(self, utt: str) -> np.ndarray:
         if self.input == "wav":
             return self.wav.read(utt)[0]
-        x = np.asarray(self.feats[utt], dtype=np.float32)
+        x = np.array(self.feats[utt], dtype=np.float32)  # a writable copy (kaldiio may map the ark)
         if x.ndim != 2 or x.shape[0] == 0:
             raise DataDirError(f"{self.data_dir / 'feats.scp'}: features of {utt!r} have shape {x.shape}")
         return x
