@@ -219,3 +219,18 @@ def test_extract_ssl_errors(tmp_path, capsys):
                                                 "checkpoint": str(tmp_path / "img.pt"), "layer": "mean"}}))
     assert extract_ssl.main(["--config", str(conf), "--data", str(data), "--out_dir", str(tmp_path / "d")]) == 1
     assert "faces.scp: missing" in capsys.readouterr().err
+
+
+def test_init_ssl_checkpoint_is_loadable(tmp_path):
+    from avdf.bin import init_ssl_checkpoint
+    conf = tmp_path / "c.yaml"
+    conf.write_text(yaml.safe_dump({"encoder": {"name": "wavlm", "size": "custom", "model_conf": TINY,
+                                                "checkpoint": None}}))
+    assert init_ssl_checkpoint.main(["--config", str(conf), "--out", str(tmp_path / "r.pt"), "--seed", "3"]) == 0
+    assert init_ssl_checkpoint.main(["--config", str(conf), "--out", str(tmp_path / "r2.pt"), "--seed", "3"]) == 0
+    a, b = torch.load(tmp_path / "r.pt", weights_only=True), torch.load(tmp_path / "r2.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # same seed, same weights
+    fe = SSLFrontend("wavlm", str(tmp_path / "r.pt"), size="custom", model_conf=TINY)
+    assert fe(torch.randn(1, 4000)).shape[-1] == 32
+    conf.write_text(yaml.safe_dump({"encoder": {"name": "tests.test_ssl_encoders:MeanAV"}}))
+    assert init_ssl_checkpoint.main(["--config", str(conf), "--out", str(tmp_path / "x.pt")]) == 1
