@@ -117,9 +117,9 @@ def world(wave: np.ndarray, sr: int, rng: np.random.Generator, *, f0_scale: floa
     ``sp_warp`` warps the spectral envelope along frequency; ``sp_dims`` codes the envelope
     into that many mel-cepstrum-like coefficients and back (and the aperiodicity into
     WORLD's band coding), as statistical parametric TTS does. With ``target`` (a waveform of
-    another voice at ``sr``), the F0 is moved to the target's median F0 and the average
-    log envelope of voiced frames is moved toward the target's by ``target_weight``: a
-    simple vocoder-based voice conversion. ``rng`` is unused (WORLD is deterministic).
+    another voice at ``sr``), the F0 is moved to the target's median F0 and every frame's
+    envelope is multiplied by the ratio of the target's to the source's average envelope
+    (to the power ``target_weight``): a simple vocoder-based voice conversion. ``rng`` is unused (WORLD is deterministic).
     """
     import pyworld as pw
 
@@ -136,7 +136,7 @@ def world(wave: np.ndarray, sr: int, rng: np.random.Generator, *, f0_scale: floa
         tvoiced = tf0 > 0
         if tvoiced.any() and voiced.any():
             f0_scale *= float(np.median(tf0[tvoiced]) / np.median(f0[voiced]))
-            diff = np.log(tsp[tvoiced]).mean(0) - np.log(sp[voiced]).mean(0)
+            diff = np.log(tsp.mean(0)) - np.log(sp.mean(0))
             sp = sp * np.exp(target_weight * diff)[None, :]
     if sp_dims:
         fft_size = (sp.shape[1] - 1) * 2
@@ -267,6 +267,13 @@ def _cepstral_envelope(logmag: np.ndarray, lifter: int) -> np.ndarray:
     return np.fft.rfft(c, axis=0).real
 
 
+def _power_mean(log_env: np.ndarray) -> np.ndarray:
+    """Log of the power-averaged envelope over frames (axis 1): loud frames weigh most,
+    as in a long-term average spectrum."""
+    m = log_env.max()
+    return 0.5 * np.log(np.mean(np.exp(2 * (log_env - m)), axis=1)) + m
+
+
 def _speech_frames(logmag: np.ndarray) -> np.ndarray:
     energy = logmag.max(axis=0)
     return energy > energy.max() - np.log(10 ** 2.0)    # within 40 dB of the loudest
@@ -287,10 +294,10 @@ def spectral_filter(wave: np.ndarray, sr: int, rng: np.random.Generator, *, targ
     z = _stft(x, sr, n_fft, hop)
     logmag = np.log(np.abs(z) + 1e-8)
     env = _cepstral_envelope(logmag, lifter)
-    src_mean = env[:, _speech_frames(logmag)].mean(axis=1)
+    src_mean = _power_mean(env[:, _speech_frames(logmag)])
     if target is not None:
         tl = np.log(np.abs(_stft(np.asarray(target, dtype=np.float64), sr, n_fft, hop)) + 1e-8)
-        tgt_mean = _cepstral_envelope(tl, lifter)[:, _speech_frames(tl)].mean(axis=1)
+        tgt_mean = _power_mean(_cepstral_envelope(tl, lifter)[:, _speech_frames(tl)])
         if warp is None:
             grid = np.linspace(0.8, 1.25, 46)
             score = [np.corrcoef(warp_frequency(src_mean, a), tgt_mean)[0, 1] for a in grid]
@@ -298,15 +305,15 @@ def spectral_filter(wave: np.ndarray, sr: int, rng: np.random.Generator, *, targ
     else:
         warp = float(rng.uniform(0.85, 1.18)) if warp is None else warp
         tgt_mean = warp_frequency(src_mean, warp)
-    new_env = warp_frequency(env.T, warp).T
-    new_env += (tgt_mean - warp_frequency(src_mean, warp))[:, None]
+    new_env = warp_frequency(env.T, warp).T + (tgt_mean - warp_frequency(src_mean, warp))[:, None]
     gain = np.exp(strength * (new_env - env))
     y = _istft(z * gain, sr, n_fft, hop, len(x))
     return _match_level(y, wave)
 
 
-def _longterm_lpc(x: np.ndarray, order: int) -> np.ndarray:
-    return lpc_coefficients(np.asarray(x, dtype=np.float64) * np.hanning(len(x)), order)[0]
+def _longterm_lpc(x: np.ndarray, order: int, sr: int) -> np.ndarray:
+    """LPC of the whole signal's autocorrelation: the all-pole fit of its long-term spectrum."""
+    return lpc_coefficients(np.asarray(x, dtype=np.float64), order, sr)[0]
 
 
 def waveform_filter(wave: np.ndarray, sr: int, rng: np.random.Generator, *, target: np.ndarray | None = None,
@@ -318,9 +325,9 @@ def waveform_filter(wave: np.ndarray, sr: int, rng: np.random.Generator, *, targ
     ``pole_warp`` (default: drawn from ``rng`` in 0.85..1.18), i.e. formants moved.
     """
     order = order or int(sr / 1000) + 2
-    a_src = _longterm_lpc(wave, order)
+    a_src = _longterm_lpc(wave, order, sr)
     if target is not None:
-        a_tgt = _longterm_lpc(target, order)
+        a_tgt = _longterm_lpc(target, order, sr)
     else:
         alpha = float(rng.uniform(0.85, 1.18)) if pole_warp is None else pole_warp
         roots = np.roots(a_src)
@@ -369,8 +376,10 @@ def cut_units(x: np.ndarray, sr: int, min_ms: float = 80.0, max_ms: float = 400.
         if (m - bounds[-1]) * 5 >= min_ms:
             bounds.append(int(m))
     bounds.append(n)
-    units = []
+    units: list[np.ndarray] = []
     top = e.max()
+    if top < np.log(1e-9):                                   # below -90 dBFS: no speech at all
+        return units
     for a, b in zip(bounds[:-1], bounds[1:]):
         if b - a < 2 or e[a:b].max() < top - np.log(10 ** 3.0):      # > 30 dB below: silence
             continue
