@@ -25,21 +25,12 @@ from tqdm import tqdm
 
 from avdf.bin.compute_features import job_slice
 from avdf.data.datadir import DataDirError, read_kv, write_kv
-from avdf.features.vad import VAD_DEFAULTS, compute_vad
+from avdf.features.vad import compute_vad, vad_options
 from avdf.utils.config import load_config
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
 
 logger = logging.getLogger("compute_vad")
-
-
-def vad_options(cfg: dict) -> dict:
-    opts = dict(VAD_DEFAULTS)
-    unknown = set(cfg.get("vad") or {}) - set(opts)
-    if unknown:
-        raise ValueError(f"vad: unknown option(s) {sorted(unknown)}; known: {sorted(opts)}")
-    opts.update(cfg.get("vad") or {})
-    return opts
 
 
 def vad_job(data: Path, out_dir: Path, nj: int, job: int, opts: dict) -> tuple[int, float]:

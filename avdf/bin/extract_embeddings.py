@@ -7,8 +7,9 @@
     # then, once: OUT_DIR/xvector.scp (ivector.scp for an i-vector extractor)
     python -m avdf.bin.extract_embeddings --merge --exp_dir exp/ecapa --out_dir exp/ecapa/embeddings/vox1 --nj N
 
-Features are read exactly as in training (``exp_dir/config.yaml``'s ``data:`` section:
-feats.scp or the front-end on wav.scp, CMN, VAD). A network embeds the whole utterance;
+Features are read as in training (``exp_dir/config.yaml``'s ``data:`` section: feats.scp
+or the front-end on wav.scp, CMN, VAD); ``--input feats`` reads the feats.scp that the
+features stage computed with the same config for a model trained on wav. A network embeds the whole utterance;
 one longer than ``extract.max_frames`` (default 10000, as Kaldi) is cut into chunks whose
 embeddings are averaged, weighted by length. Job outputs are renamed into place only when
 complete; ``bad_utts.J`` lists utterances skipped with ``--skip_bad true``.
@@ -89,10 +90,12 @@ class IVectorEmbedder:
 
 
 def extract_job(exp_dir: Path, data: Path, out_dir: Path, nj: int, job: int, skip_bad: bool,
-                device: torch.device) -> tuple[int, int]:
+                device: torch.device, input_kind: str | None = None) -> tuple[int, int]:
     from avdf.tasks.asv import FeatureReader
 
     cfg = load_config(exp_dir / "config.yaml")
+    if input_kind:
+        cfg.setdefault("data", {})["input"] = input_kind
     kind = kind_of(exp_dir)
     embed = IVectorEmbedder(exp_dir, cfg, device) if kind == "ivector" else NetworkEmbedder(exp_dir, cfg, device)
     reader = FeatureReader(data, cfg)
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--job", type=int, default=1)
     p.add_argument("--merge", action="store_true")
     p.add_argument("--skip_bad", default="false", choices=["true", "false"])
+    p.add_argument("--input", choices=["feats", "wav"],
+                   help="read feats.scp (computed with the config's front-end) or wav.scp; default: the config's")
     p.add_argument("--cpu", action="store_true", help="do not use a GPU even if there is one")
     p.add_argument("--num_threads", type=int, default=1)
     args = p.parse_args(argv)
@@ -167,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.num_threads)
         device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
         done, skipped = extract_job(args.exp_dir, args.data, args.out_dir, args.nj, args.job,
-                                    args.skip_bad == "true", device)
+                                    args.skip_bad == "true", device, args.input)
         logger.info("job %d/%d: %d embeddings, %d skipped", args.job, args.nj, done, skipped)
     except (AudioError, DataDirError, FileNotFoundError, ValueError, KeyError) as e:
         print(f"extract_embeddings: {e}", file=sys.stderr)

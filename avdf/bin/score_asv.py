@@ -1,12 +1,16 @@
 """Score ASV trials with a trained back-end (avdf.bin.train_backend).
 
-    python -m avdf.bin.score_asv --backend_dir exp/x/backend --method cosine|plda \\
-        --embeddings exp/x/embeddings/vox1/xvector.scp --trials data/vox1/trials_O \\
-        --out exp/x/scores/vox1_O_cosine.txt [--score_norm none|snorm|asnorm] [--top_n 300]
+    python -m avdf.bin.score_asv --backend_dir exp/x/backend --method cosine [plda] \\
+        --embeddings exp/x/embeddings/vox1/xvector.scp --trials data/vox1/trials_O [data/vox1/trials_E] \\
+        --out_dir exp/x/scores [--score_norm none [snorm] [asnorm]] [--top_n 300]
 
-Writes ``<enroll> <test> <score>`` lines in the trials' order (higher = more likely the
-same speaker). ``cosine``: cosine after subtracting the training mean. ``plda``: mean
-subtraction, LDA, length normalisation, two-covariance PLDA log-likelihood ratio.
+For every trials file, method and normalisation, writes
+``OUT_DIR/<dir>_<list>_<method>_<norm>.txt`` (``vox1_O_cosine_asnorm.txt`` for
+``data/vox1/trials_O``): ``<enroll> <test> <score>`` lines in the trials' order (higher =
+more likely the same speaker), and prints the written paths.
+
+``cosine``: cosine after subtracting the training mean. ``plda``: mean subtraction, LDA,
+length normalisation, two-covariance PLDA log-likelihood ratio.
 ``snorm`` / ``asnorm`` normalise with the cohort of training-speaker mean embeddings,
 scored by the same method (AS-norm: the ``top_n`` closest cohort scores per side).
 """
@@ -77,24 +81,35 @@ def score(backend: Backend, embeddings: Path, trials_path: Path, norm: str, top_
     return trials, s
 
 
+def output_name(trials: Path, method: str, norm: str) -> str:
+    """``data/vox1/trials_O`` -> ``vox1_O_<method>_<norm>.txt``."""
+    name = trials.name[len("trials_"):] if trials.name.startswith("trials_") else trials.name
+    return f"{trials.parent.name}_{name}_{method}_{norm}.txt"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backend_dir", required=True, type=Path)
-    p.add_argument("--method", required=True, choices=["cosine", "plda"])
+    p.add_argument("--method", required=True, nargs="+", choices=["cosine", "plda"])
     p.add_argument("--embeddings", required=True, type=Path)
-    p.add_argument("--trials", required=True, type=Path)
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--score_norm", default="none", choices=METHODS)
+    p.add_argument("--trials", required=True, nargs="+", type=Path)
+    p.add_argument("--out_dir", required=True, type=Path)
+    p.add_argument("--score_norm", nargs="+", default=["none"], choices=METHODS)
     p.add_argument("--top_n", type=int, default=300)
     args = p.parse_args(argv)
     setup_logging()
     try:
-        backend = Backend(args.backend_dir / "backend.npz", args.method)
-        trials, s = score(backend, args.embeddings, args.trials, args.score_norm, args.top_n)
-        with atomic_open(args.out) as f:
-            for (e, t, _), v in zip(trials, s):
-                f.write(f"{e} {t} {v:.6f}\n")
-        logger.info("%s: %d trials scored (%s, %s)", args.out, len(trials), args.method, args.score_norm)
+        for method in args.method:
+            backend = Backend(args.backend_dir / "backend.npz", method)
+            for trials_path in args.trials:
+                for norm in args.score_norm:
+                    trials, s = score(backend, args.embeddings, trials_path, norm, args.top_n)
+                    out = args.out_dir / output_name(trials_path, method, norm)
+                    with atomic_open(out) as f:
+                        for (e, t, _), v in zip(trials, s):
+                            f.write(f"{e} {t} {v:.6f}\n")
+                    logger.info("%s: %d trials scored (%s, %s)", out, len(trials), method, norm)
+                    print(out)
     except (DataDirError, FileNotFoundError, ValueError, OSError) as e:
         print(f"score_asv: {e}", file=sys.stderr)
         return 1

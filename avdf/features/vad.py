@@ -15,12 +15,21 @@ VAD_DEFAULTS = {"energy_threshold": 5.5, "energy_mean_scale": 0.5, "frames_conte
                 "proportion_threshold": 0.12}
 
 
+def vad_options(cfg: dict) -> dict:
+    """Kaldi's defaults updated with a config's ``vad:`` section (unknown keys are errors)."""
+    conf = dict(cfg.get("vad") or {})
+    unknown = set(conf) - set(VAD_DEFAULTS)
+    if unknown:
+        raise ValueError(f"vad: unknown option(s) {sorted(unknown)}; known: {sorted(VAD_DEFAULTS)}")
+    return {**VAD_DEFAULTS, **conf}
+
+
 def compute_vad(feats: torch.Tensor | np.ndarray, energy_threshold: float = 5.5,
                 energy_mean_scale: float = 0.5, frames_context: int = 2,
                 proportion_threshold: float = 0.12) -> np.ndarray:
     """(frames, dim) features whose column 0 is the log energy -> (frames,) float32 0/1."""
-    e = torch.as_tensor(np.asarray(feats)[:, 0] if not isinstance(feats, torch.Tensor) else feats[:, 0])
-    e = e.double()
+    col0 = feats[:, 0].detach().cpu().numpy() if isinstance(feats, torch.Tensor) else np.asarray(feats)[:, 0]
+    e = torch.tensor(col0, dtype=torch.float64)
     n = e.numel()
     if n == 0:
         return np.zeros(0, dtype=np.float32)

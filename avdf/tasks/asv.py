@@ -2,11 +2,12 @@
 
 Data (``data:`` section):
 
-- ``input: feats`` reads ``feats.scp`` (with ``vad: true``, also ``vad.scp``: voiced
-  frames only, selected after CMN as Kaldi's ``select-voiced-frames`` is); ``input: wav``
-  reads ``wav.scp`` and computes the config's ``frontend:`` on each chunk, after
-  augmentation (``augment:`` section; MUSAN / RIRS_NOISES paths come as
-  ``--data musan=DIR --data rirs=DIR``).
+- ``input: feats`` reads ``feats.scp``; ``input: wav`` reads ``wav.scp`` and computes the
+  config's ``frontend:`` on each chunk, after augmentation (``augment:`` section; MUSAN /
+  RIRS_NOISES paths come as ``--data musan=DIR --data rirs=DIR``).
+- ``vad: true`` keeps voiced frames only, selected after CMN as Kaldi's
+  ``select-voiced-frames`` is: the decisions of ``vad.scp`` for feats input, or computed
+  on the chunk's raw features (``vad:`` section options) for wav input.
 - ``cmn``: ``sliding`` (``cmn_window`` frames, Kaldi's x-vector), ``utterance`` (WeSpeaker)
   or ``none``.
 - Each epoch draws ``chunks_per_utt`` random chunks of every training utterance; a batch
@@ -39,7 +40,7 @@ from avdf.data.audio import WavScp
 from avdf.data.datadir import DataDir, DataDirError
 from avdf.features import build_frontend
 from avdf.features.cmvn import apply_cmn
-from avdf.features.vad import select_voiced
+from avdf.features.vad import compute_vad, select_voiced, vad_options
 from avdf.models import build_model
 from avdf.models.asv.speaker_net import SpeakerNet
 from avdf.tasks import Task
@@ -72,6 +73,7 @@ class FeatureReader:
         self.opts = data_options(cfg)
         self.dir = DataDir(data_dir)
         self.frontend = frontend
+        self.vad_opts = vad_options(cfg) if self.opts["vad"] else None
         if self.opts["input"] == "feats":
             if not self.dir.has("feats.scp"):
                 raise DataDirError(f"{self.dir.path}/feats.scp: missing (data.input is feats: run the features stage)")
@@ -90,12 +92,18 @@ class FeatureReader:
         return list(self.feats if self.opts["input"] == "feats" else self.wav.keys())
 
     def postprocess(self, feats: np.ndarray, utt: str) -> np.ndarray:
-        feats = apply_cmn(feats, self.opts["cmn"], int(self.opts["cmn_window"]))
-        if self.opts["input"] == "feats" and self.vad is not None:
-            if utt not in self.vad:
+        """CMN, then the voiced frames when ``data.vad``: from vad.scp for feats input, else
+        decided on these (raw) features, column 0 being the log energy."""
+        vad = None
+        if self.vad_opts is not None:
+            if self.opts["input"] == "wav":
+                vad = compute_vad(feats, **self.vad_opts)
+            elif utt not in self.vad:
                 raise DataDirError(f"{self.dir.path}/vad.scp: no entry for {utt!r}")
-            feats = select_voiced(feats, kaldiio.load_mat(self.vad[utt]), where=f"{self.dir.path}/vad.scp {utt}")
-        return feats
+            else:
+                vad = kaldiio.load_mat(self.vad[utt])
+        feats = apply_cmn(feats, self.opts["cmn"], int(self.opts["cmn_window"]))
+        return feats if vad is None else select_voiced(feats, vad, where=f"{self.dir.path} {utt}")
 
     @torch.no_grad()
     def wave_to_feats(self, wave: np.ndarray) -> np.ndarray:

@@ -36,7 +36,8 @@ import sys
 from collections import OrderedDict
 from pathlib import Path
 
-from avdf.data.datadir import DataDirError, utt2spk_to_spk2utt, write_kv, write_list, write_trials
+from avdf.data.datadir import (DataDirError, utt2spk_to_spk2utt, validate_data_dir, write_kv, write_list,
+                               write_trials)
 from avdf.utils.log import setup_logging
 
 logger = logging.getLogger("prepare_data")
@@ -259,6 +260,7 @@ def prepare(db_root: Path, out: Path, train_sets: list[str], trials_wanted: str,
         raise PrepError("VoxCeleb2 m4a files are read through ffmpeg, which is not on PATH (apt-get install ffmpeg)")
     for name, files in sorted(parts.items()):
         n = write_set(out / name, files, gender, m4a=name.startswith("vox2"))
+        validate_data_dir(out / name)
         logger.info("data/%s: %d utterances, %d speakers", name, n, len({r.split('/')[0] for r in files}))
 
     # which trial lists
@@ -291,6 +293,7 @@ def prepare(db_root: Path, out: Path, train_sets: list[str], trials_wanted: str,
         raise PrepError(f"--train_sets {','.join(missing)}: no audio at {', '.join(str(where[m]) for m in missing)}")
     if train_sets:
         n = combine(out / "train", [out / s for s in train_sets])
+        validate_data_dir(out / "train")
         logger.info("data/train = %s: %d utterances", "+".join(train_sets), n)
 
     # evaluation set and trials
@@ -336,6 +339,7 @@ def prepare(db_root: Path, out: Path, train_sets: list[str], trials_wanted: str,
     if spks <= set(gender):
         write_kv(eval_dir / "spk2gender", {s: gender[s] for s in spks})
     write_list(eval_dir / "trial_sets", [r.split()[0] for r in record], sort=False)
+    validate_data_dir(eval_dir)
     logger.info("data/vox1: %d utterances of %d speakers in the trials", len(used), len(spks))
 
 
