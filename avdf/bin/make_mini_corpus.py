@@ -47,6 +47,8 @@ logger = logging.getLogger("make_mini_corpus")
 GENERATORS = {
     "asvspoof2019_la": "avdf.data.mini.asvspoof2019_la:generate",
     "voxceleb": "avdf.data.mini.voxceleb:generate",
+    "dfdc": "avdf.data.mini.dfdc:generate",
+    "fakeavceleb": "avdf.data.mini.fakeavceleb:generate",
 }
 MARKER = ".complete"
 
