@@ -14,6 +14,9 @@ Data (``data:`` section):
   is cut to one random length in ``chunk_frames: [min, max]`` (Kaldi's 200-400 frame egs,
   WeSpeaker's fixed 200). Shorter utterances are repeated to length.
 - Speaker labels come from ``utt2spk``; classes are the sorted training speakers.
+- ``preload_audio: true`` (wav input) decodes every utterance once into memory, shared by
+  the loader workers: for small corpora whose audio is an ffmpeg pipe (VoxCeleb2 m4a),
+  which would otherwise run once per chunk.
 
 Validation (model selection): the ``--valid_data`` dir if given, else ``valid_per_spk``
 utterances held out of every training speaker that has more than that (chosen with the
@@ -35,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from avdf.data.audio import WavScp
 from avdf.data.datadir import DataDir, DataDirError
@@ -49,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 DATA_DEFAULTS: dict[str, Any] = {
     "input": "feats", "cmn": "utterance", "cmn_window": 300, "vad": False, "chunk_frames": [200, 200],
-    "chunks_per_utt": 1, "valid_per_spk": 2, "valid_frames": 400,
+    "chunks_per_utt": 1, "valid_per_spk": 2, "valid_frames": 400, "preload_audio": False,
 }
 
 
@@ -87,6 +91,13 @@ class FeatureReader:
             if self.frontend is None:
                 self.frontend = build_frontend(cfg["frontend"]).eval()
             self.wav = WavScp(self.dir.path / "wav.scp", expected_sr=int(self.frontend.sample_rate))
+            self.cache: dict[str, np.ndarray] = {}
+            if self.opts["preload_audio"]:
+                for utt in tqdm(self.wav.keys(), desc=f"loading {self.dir.path}", mininterval=10, disable=None):
+                    self.cache[utt] = self.wav.read(utt)[0]
+
+    def wave(self, utt: str) -> np.ndarray:
+        return self.cache[utt] if utt in self.cache else self.wav.read(utt)[0]
 
     def utts(self) -> list[str]:
         return list(self.feats if self.opts["input"] == "feats" else self.wav.keys())
@@ -114,7 +125,7 @@ class FeatureReader:
         if self.opts["input"] == "feats":
             x = np.asarray(kaldiio.load_mat(self.feats[utt]), dtype=np.float32)
         else:
-            x = self.wave_to_feats(self.wav.read(utt)[0])
+            x = self.wave_to_feats(self.wave(utt))
         return self.postprocess(x, utt).astype(np.float32, copy=False)
 
 
@@ -139,7 +150,7 @@ class SpeakerChunks(Dataset):
         shift = int(round(sr * float(fe.kwargs.get("frame_shift", 10.0)) / 1000)) if hasattr(fe, "kwargs") else sr // 100
         win = int(round(sr * float(fe.kwargs.get("frame_length", 25.0)) / 1000)) if hasattr(fe, "kwargs") else sr // 40
         need = self.frames * shift + win
-        wave = _tile(self.reader.wav.read(utt)[0], need)
+        wave = _tile(self.reader.wave(utt), need)
         start = int(rng.integers(0, len(wave) - need + 1)) if self.train else (len(wave) - need) // 2
         wave = wave[start:start + need]
         if self.augmenter is not None and self.train:
