@@ -8,6 +8,11 @@ covariances). Scoring uses the transform that makes W the identity and B diagona
     LLR = log N(u_t; n psi/(n psi + 1) u_e, 1 + psi/(n psi + 1)) - log N(u_t; 0, 1 + psi)
 
 summed over dimensions: the exact log-likelihood ratio of same versus different speaker.
+
+speechbrain's ``processing.PLDA_LDA.PLDA`` is not used: it trains the simplified PLDA (a
+rank-limited eigenvoice matrix F plus a full residual covariance, from SIDEKIT), a
+different model from Kaldi's two-covariance one, and works on its own StatObject_SB
+containers.
 """
 from __future__ import annotations
 
