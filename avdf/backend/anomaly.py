@@ -9,7 +9,8 @@ import logging
 
 import numpy as np
 import torch
-from sklearn.covariance import LedoitWolf
+from scipy.linalg import solve_triangular
+from sklearn.covariance import ledoit_wolf
 
 from avdf.models.av.probe import GaussianProbe
 from avdf.tasks.probe import FeatsDataset
@@ -40,10 +41,12 @@ def fit_gaussian(model: GaussianProbe, frames: np.ndarray) -> dict[str, float]:
         raise ValueError(f"{n} real frames: too few to fit a Gaussian")
     mean, std = frames.mean(0), np.maximum(frames.std(0), 1e-5)
     z = (frames - mean) / std
-    lw = LedoitWolf(assume_centered=False).fit(z)
-    chol = np.linalg.cholesky(lw.precision_)  # precision = L L^T
+    mu = z.mean(0)
+    cov, shrinkage = ledoit_wolf(z - mu, assume_centered=True)
+    # cov = C C^T  =>  precision = C^-T C^-1 = L L^T with L = C^-T (no eigendecomposition needed)
+    c_inv = solve_triangular(np.linalg.cholesky(cov), np.eye(d), lower=True)
     model.norm.set_stats(torch.from_numpy(mean).float(), torch.from_numpy(std).float())
-    model.mu.copy_(torch.from_numpy(lw.location_).float())
-    model.precision_chol.copy_(torch.from_numpy(chol).float())
-    logger.info("Gaussian of %d real frames, dim %d, Ledoit-Wolf shrinkage %.3f", n, d, lw.shrinkage_)
-    return {"frames": float(n), "dim": float(d), "shrinkage": float(lw.shrinkage_)}
+    model.mu.copy_(torch.from_numpy(mu).float())
+    model.precision_chol.copy_(torch.from_numpy(c_inv.T.copy()).float())
+    logger.info("Gaussian of %d real frames, dim %d, Ledoit-Wolf shrinkage %.3f", n, d, shrinkage)
+    return {"frames": float(n), "dim": float(d), "shrinkage": float(shrinkage)}

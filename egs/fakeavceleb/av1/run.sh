@@ -10,7 +10,7 @@
 # preprocessing), 3 in-dataset training per fold + cross-dataset scoring, 4 SSL features,
 # probes and anomaly proxy, 5 metrics, correlations, fusion, plots -> RESULTS.md.
 set -euo pipefail
-cmdline="$0 $*"
+cmdline="./run.sh$(printf ' %q' "$@")"   # for RESULTS.md, quoted so that it can be pasted back
 
 stage=0
 stop_stage=100
@@ -25,6 +25,7 @@ cmd_backend=local
 seed=0                  # fold assignment
 nfolds=5
 folds=                  # folds to train and score (default: 1 .. nfolds)
+fold_subset=balanced    # balanced: one video per identity and category (MRDF); all: every video
 models="fgi joint_av"   # in-dataset models: conf/<model><model_suffix>.yaml (the DFDC recipe's configs)
 model_suffix=           # e.g. _tiny for conf/fgi_tiny.yaml
 train_args=             # extra training overrides for the in-dataset models
@@ -76,23 +77,23 @@ subset_splits() {
   rm -f "$1/.utts"
 }
 
+lists=local/lists        # the published 70/70 test list
 if [ "$mini" = true ]; then
-  db_root=${mini_root:-$work/db/mini_$mini_size}
-  if stage_begin 0 "mini FakeAVCeleb corpus ($mini_size) in $db_root" ""; then
-    if python -c "import sys; from avdf.bin.make_mini_corpus import is_complete; sys.exit(0 if is_complete('$db_root', 'fakeavceleb') else 1)"; then
-      log "$db_root is complete"
+  mini_dir=${mini_root:-$work/db/mini_$mini_size}
+  if stage_begin 0 "mini FakeAVCeleb corpus ($mini_size) in $mini_dir" ""; then
+    if python -c "import sys; from avdf.bin.make_mini_corpus import is_complete; sys.exit(0 if is_complete('$mini_dir', 'fakeavceleb') else 1)"; then
+      log "$mini_dir is complete"
     else
-      python -m avdf.bin.make_mini_corpus --dataset fakeavceleb --out "$db_root" --size "$mini_size" --seed 0
+      python -m avdf.bin.make_mini_corpus --dataset fakeavceleb --out "$mini_dir" --size "$mini_size" --seed 0
     fi
   fi
-  db_root=$db_root/FakeAVCeleb_v1.2
+  db_root=$mini_dir/FakeAVCeleb_v1.2
+  lists=$mini_dir/lists  # the mini corpus ships a 70/70-style list of its own videos
 fi
 [ -n "$db_root" ] || die "give --db_root /path/to/FakeAVCeleb_v1.2 (or --mini true)"
 
 if stage_begin 1 "data dirs from $db_root" "$data/.done.prep"; then
-  lists=local/lists
-  [ "$mini" = true ] && lists=$db_root/lists   # the mini corpus ships its own 70/70-style list
-  python local/data_prep.py --db_root "$db_root" --data "$data" --nfolds "$nfolds" --seed "$seed" \
+  python local/data_prep.py --db_root "$db_root" --data "$data" --nfolds "$nfolds" --seed "$seed" --fold_subset "$fold_subset" \
     --test_real "$lists/fakeavceleb_test_real.txt" --test_fake "$lists/fakeavceleb_test_fake.txt"
   stage_end "$data/.done.prep"
 fi
@@ -103,8 +104,12 @@ fi
 pre_jobs=$(for c in $model_confs $ssl_preprocess; do echo "$c selected"; done | sort -u)
 [ -n "$dfdc_exp" ] && pre_jobs="$pre_jobs
 $dfdc_exp/config.yaml test"
+declare -A with_selected
 while read -r conf src; do
   tag=${tags[$conf]}
+  # the test set of a preprocessing already run on the selected videos is a subset of them
+  [ "$src" = test ] && [ -n "${with_selected[$tag]:-}" ] && continue
+  [ "$src" = selected ] && with_selected[$tag]=1
   if stage_begin 2 "crops and audio of data/$src ($tag)" "$data/$tag/.done.$src"; then
     dump=$work/dump/$tag/$src
     $train_cmd JOB=1:$nj "$dump/log/preprocess.JOB.log" \
@@ -230,7 +235,8 @@ if stage_begin 5 "metrics, correlations, fusion, plots -> $results" ""; then
   done
   first=${folds%% *}
   if [ -n "$ssl_reps" ]; then
-    frame_systems=$(for rep in $ssl_reps; do echo "${rep}_linear=$exp/probe/${rep}_linear_fold$first/scores/test.frames.txt"; done)
+    frame_systems=$(for rep in $ssl_reps; do for kind in linear anomaly; do
+      echo "${rep}_$kind=$exp/probe/${rep}_${kind}_fold$first/scores/test.frames.txt"; done; done)
     # shellcheck disable=SC2086
     python -m avdf.bin.plot_frame_scores --data "$data/fold$first/test" --scores $frame_systems \
       --out_dir "$exp/probe/plots_fold$first" --per_group "$plot_per_group" > /dev/null

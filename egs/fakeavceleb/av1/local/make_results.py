@@ -150,7 +150,7 @@ def section(args) -> str:
                       for n, v in fusion.items()]
         plots = sorted((exp / "probe").glob("plots_fold*/*.png"))
         if plots:
-            lines += ["", "Per-frame scores over time (linear probes): " + ", ".join(f"`{p}`" for p in plots)]
+            lines += ["", "Per-frame scores over time (probes of the first fold): " + ", ".join(f"`{p}`" for p in plots)]
     return "\n".join(lines) + "\n"
 
 
