@@ -93,9 +93,9 @@ META = {"aaaaaaaaaa.mp4": {"label": "REAL", "split": "train"},
 
 def test_default_split_groups_identities_and_reads_test_labels(tmp_path, caplog):
     db = _tree(tmp_path, META, ["eeeeeeeeee.mp4,0", "ffffffffff.mp4,1"])
-    (db / "test" / "manipulations.csv").write_text("filename,manipulation\nffffffffff.mp4,lipsync\n")
-    (db / "dfdc_train_part_3" / "manipulations.csv").write_text(
-        "filename,manipulation\nbbbbbbbbbb.mp4,faceswap\ndddddddddd.mp4,audio_swap\n")
+    (db / "mini_fake_types.csv").write_text(
+        "filename,folder,label,attack,video\nffffffffff.mp4,test,FAKE,lipsync,lipsync\neeeeeeeeee.mp4,test,REAL,-,-\n"
+        "bbbbbbbbbb.mp4,dfdc_train_part_3,FAKE,faceswap,fsgan\ndddddddddd.mp4,dfdc_train_part_3,FAKE,local-revocode,-\n")
     out = tmp_path / "data"
     assert prep.main(["--db_root", str(db), "--out", str(out), "--dev_ratio", "0.5"]) == 0
     train, dev = read_kv(out / "train" / "utt2spk"), read_kv(out / "dev" / "utt2spk")
@@ -103,7 +103,7 @@ def test_default_split_groups_identities_and_reads_test_labels(tmp_path, caplog)
     assert read_kv(out / "test" / "utt2label") == {"eeeeeeeeee": "bonafide", "ffffffffff": "spoof"}
     assert read_kv(out / "test" / "utt2attack") == {"eeeeeeeeee": "-", "ffffffffff": "lipsync"}
     attacks = {**read_kv(out / "train" / "utt2attack"), **read_kv(out / "dev" / "utt2attack")}
-    assert attacks == {"aaaaaaaaaa": "-", "bbbbbbbbbb": "faceswap", "cccccccccc": "-", "dddddddddd": "audio_swap"}
+    assert attacks == {"aaaaaaaaaa": "-", "bbbbbbbbbb": "faceswap", "cccccccccc": "-", "dddddddddd": "local-revocode"}
     for s in ("train", "dev", "test"):
         validate_data_dir(out / s, check_files=True)
 

@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 DATA_DEFAULTS: dict[str, Any] = {
     "visual": "faces", "chunk_frames": 30, "audio_samples": 48000, "chunks_per_video": 1,
-    "valid_max_chunks": 10, "pseudo_fake": {"prob": 0.0}, "audio_fakes": {"prob": 0.0},
+    "valid_max_chunks": 10, "pseudo_fake": {"prob": 0.0}, "audio_fakes": {"prob": 0.0}, "real_fraction": None,
 }
 
 
@@ -145,11 +145,20 @@ def _item(key: str, video: np.ndarray, audio: np.ndarray, labels: tuple[float, f
 
 
 class TrainChunks(Dataset):
-    """``chunks_per_video`` random chunks of every video, with the training-time fakes."""
+    """``chunks_per_video`` random chunks per video and epoch, with the training-time fakes.
+
+    ``real_fraction`` (optional) draws each item from a real video with that probability
+    and from a fake one otherwise (class-balanced sampling of unbalanced sets such as
+    DFDC's training parts), instead of going through every video.
+    """
 
     def __init__(self, data: AVData, chunks_per_video: int = 1, pseudo_fake: Mapping | None = None,
-                 audio_fakes: Mapping | None = None, sample_rate: int = 16000):
+                 audio_fakes: Mapping | None = None, sample_rate: int = 16000, real_fraction: float | None = None):
         self.data, self.per_video = data, int(chunks_per_video)
+        self.real_fraction = None if real_fraction is None else float(real_fraction)
+        self.by_class = {c: [u for u in data.utts if data.labels[u][0] == c] for c in (0.0, 1.0)}
+        if self.real_fraction is not None and not (self.by_class[0.0] and self.by_class[1.0]):
+            raise DataDirError(f"{data.path}: data.real_fraction needs real and fake videos")
         pf = dict(pseudo_fake or {})
         self.faker = PseudoFaker(**pf) if float(pf.get("prob", 0)) > 0 else None
         af = dict(audio_fakes or {})
@@ -168,7 +177,11 @@ class TrainChunks(Dataset):
     def __getitem__(self, i: int) -> dict:
         # numpy's global state is seeded per epoch and per loader worker by the trainer
         rng = np.random.default_rng(np.random.randint(0, 2 ** 31 - 1))
-        utt = self.data.utts[i % len(self.data)]
+        if self.real_fraction is None:
+            utt = self.data.utts[i % len(self.data)]
+        else:
+            pool = self.by_class[0.0 if rng.random() < self.real_fraction else 1.0]
+            utt = pool[int(rng.integers(len(pool)))]
         video, audio = self.data.chunk(utt, self.data.random_start(utt, rng))
         label, lv, la = self.data.labels[utt]
         if self.faker is not None:
@@ -263,7 +276,7 @@ class AVTask(Task):
     def train_dataset(self) -> Dataset:
         sample_rate = int((self.cfg.get("preprocess") or {}).get("sample_rate", 16000))
         return TrainChunks(self._data("train"), self.dcfg["chunks_per_video"], self.dcfg["pseudo_fake"],
-                           self.dcfg["audio_fakes"], sample_rate)
+                           self.dcfg["audio_fakes"], sample_rate, self.dcfg["real_fraction"])
 
     def valid_dataset(self) -> Dataset | None:
         return EvalChunks(self._data("valid"), self.dcfg["valid_max_chunks"]) if "valid" in self.data else None

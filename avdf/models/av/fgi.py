@@ -54,6 +54,8 @@ class FineGrainedAV(nn.Module):
         self.attention = bool(attention)
         self.residual = bool(residual)
         self.channels_last = channels_last
+        if channels_last:  # the 3-D convolutions' weights too, so that no layout conversion happens per step
+            self.visual.to(memory_format=torch.channels_last_3d)
         self.num_frames, self.image_size, self.audio_samples = num_frames, image_size, audio_samples
         emb = max(1, channels // 4)
         if self.attention:

@@ -118,6 +118,8 @@ class JointAV(nn.Module):
                                        nn.Dropout(dropout), nn.Linear(sync_dim, 1))
         self.num_frames, self.image_size, self.audio_samples = num_frames, image_size, audio_samples
         self.infer_by, self.channels_last = infer_by, channels_last
+        if channels_last:  # the 3-D convolutions' weights too, so that no layout conversion happens per step
+            self.video.to(memory_format=torch.channels_last_3d)
 
     def forward(self, video: torch.Tensor, audio: torch.Tensor) -> dict:
         if video.shape[1] != self.num_frames or video.shape[2] != self.image_size:

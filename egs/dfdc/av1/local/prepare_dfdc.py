@@ -9,7 +9,7 @@ with ``int()``) and the public ``test/labels.csv``. Writes, per set, ``video.scp
 ``utt2label`` and ``utt2label_video`` (REAL -> bonafide, FAKE -> spoof), ``utt2spk`` (the
 identity: a fake's REAL original, a real video itself), ``spk2utt``, ``utt2original``
 (``-`` for real videos) and, when the tree carries a per-fake manipulation list (the mini
-corpus's ``manipulations.csv``: ``filename,manipulation``), ``utt2attack`` (``-`` for real).
+corpus's ``mini_fake_types.csv``: ``filename,...,attack,...``), ``utt2attack`` (``-`` for real).
 
 Sets:
 - ``default``: the training parts split by identity (a fake stays with its original) into
@@ -45,7 +45,7 @@ logger = logging.getLogger("prepare_dfdc")
 LABELS = {"REAL": "bonafide", "FAKE": "spoof"}
 ASTRID_LISTS = {("train", "bonafide"): "dfdc_astrid_train_real.txt", ("train", "spoof"): "dfdc_astrid_train_fake.txt",
                 ("test", "bonafide"): "dfdc_astrid_test_real.txt", ("test", "spoof"): "dfdc_astrid_test_fake.txt"}
-ATTACK_FILE = "manipulations.csv"
+ATTACK_FILE = "mini_fake_types.csv"
 _PART = re.compile(r"^dfdc_train_part_(\d+)$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+\.mp4$")
 
@@ -155,17 +155,19 @@ def index_tree(root: Path) -> tuple[dict[str, Video], dict[str, Video]]:
 
 
 def attacks_of(root: Path) -> dict[str, str]:
-    """Manipulation type per fake, from every ``manipulations.csv`` in the tree (if any)."""
+    """Manipulation type per video (``-`` for real) from the mini corpus's side file
+    (``mini_fake_types.csv``: a CSV with at least ``filename`` and ``attack`` columns), if any."""
     out: dict[str, str] = {}
     for path in sorted(root.glob(f"**/{ATTACK_FILE}")):
         with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-        if not rows or [c.strip() for c in rows[0][:2]] != ["filename", "manipulation"]:
-            raise PrepError(f"{path}:1: expected the header 'filename,manipulation'")
-        for n, row in enumerate(rows[1:], 2):
-            if len(row) < 2 or not row[1].strip() or any(c.isspace() for c in row[1].strip()):
-                raise PrepError(f"{path}:{n}: expected '<name>.mp4,<manipulation>', got {','.join(row)!r}")
-            out[_utt(row[0].strip(), f"{path}:{n}")] = row[1].strip()
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or not {"filename", "attack"} <= set(reader.fieldnames):
+                raise PrepError(f"{path}:1: expected a header with the columns filename and attack")
+            for n, row in enumerate(reader, 2):
+                attack = (row.get("attack") or "").strip()
+                if not attack or any(c.isspace() for c in attack):
+                    raise PrepError(f"{path}:{n}: attack {attack!r} is empty or has spaces")
+                out[_utt((row.get("filename") or "").strip(), f"{path}:{n}")] = attack
     return out
 
 
