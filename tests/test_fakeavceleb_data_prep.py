@@ -199,6 +199,8 @@ def test_prepare_data_dirs(corpus, tmp_path):
                       for u, c in read_kv(data / f"fold{k}" / "test" / "utt2category").items())
         assert set(per.values()) == {1}
     assert set().union(*test_spks) == all_spk and sum(map(len, test_spks)) == len(all_spk)
+    selected = set(read_kv(data / "selected" / "utt2spk"))
+    assert set(test_utts) <= selected and set(read_kv(data / "fold1" / "train" / "utt2spk")) <= selected
     again = tmp_path / "again"
     dp.prepare(root, again, real, fake, nfolds=3, seed=7, fold_subset="balanced", valid_fraction=0.2)
     assert (again / "fold2" / "test" / "utt2spk").read_text() == (data / "fold2" / "test" / "utt2spk").read_text()

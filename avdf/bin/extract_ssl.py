@@ -64,6 +64,8 @@ def extract_job(cfg: dict, data: Path, out_dir: Path, nj: int, job: int, audio_s
                                    "(run the preprocessing stage, python -m avdf.bin.preprocess_av)")
             inputs[name] = read_kv(data / name)
     fps = read_kv(data / "utt2fps") if (data / "utt2fps").is_file() else {}
+    if needs_faces and not fps:
+        raise DataDirError(f"{data / 'utt2fps'}: missing; the frame rate of the face crops is needed")
     ref = inputs.get("faces.scp") or inputs["audio.scp"]
     utts = job_slice(list(ref), nj, job)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +96,7 @@ def extract_job(cfg: dict, data: Path, out_dir: Path, nj: int, job: int, audio_s
                     continue
                 writer(utt, feats)
                 frames_of[utt] = feats.shape[0]
-                rate_of[utt] = f"{encoder.frame_rate(float(fps.get(utt, 25.0))):.6g}"
+                rate_of[utt] = f"{encoder.frame_rate(float(fps[utt]) if utt in fps else None):.6g}"
         with open(tmp_scp, encoding="utf-8") as f:
             lines = [ln.replace(str(tmp_ark), str(ark), 1) for ln in f]
         with atomic_open(scp) as f:

@@ -43,8 +43,10 @@ class FrameEncoder(nn.Module):
     sample_rate: int = 16000   # audio rate the encoder expects (audio and av)
     dim: int
 
-    def frame_rate(self, fps: float) -> float:
+    def frame_rate(self, fps: float | None) -> float:
         """Output frames per second for a video of ``fps`` frames per second."""
+        if fps is None:
+            raise ValueError(f"{type(self).__name__}: the video's frame rate is needed")
         return fps
 
     def encode(self, audio: torch.Tensor | None, frames: torch.Tensor | None) -> torch.Tensor:
@@ -63,7 +65,7 @@ class AudioSSLEncoder(FrameEncoder):
         self.dim = self.frontend.dim
         self.chunk = int(chunk_seconds * self.sample_rate)
 
-    def frame_rate(self, fps: float) -> float:
+    def frame_rate(self, fps: float | None) -> float:
         return self.frontend.frame_rate
 
     def encode(self, audio: torch.Tensor | None, frames: torch.Tensor | None) -> torch.Tensor:
