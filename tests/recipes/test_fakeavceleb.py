@@ -1,7 +1,7 @@
 """egs/fakeavceleb/av1 end to end on the tiny mini FakeAVCeleb: data prep, the DFDC
 recipe's preprocessing, fgi and joint_av trained on a fold, the DFDC recipe's tiny fgi
 scored cross-dataset on the 70/70-style test set, tiny randomly initialised wav2vec 2.0
-and ShuffleNet encoders through the real checkpoint loading code, linear probes and the
+and ShuffleNet encoders saved to tmp and loaded by the recipe from --ssl_ckpt_dir, linear probes and the
 anomaly proxy, metrics, correlation, fusion, plots and RESULTS.md."""
 from __future__ import annotations
 
@@ -10,21 +10,35 @@ import re
 
 import kaldiio
 import pytest
+import torch
+import torchvision
 import yaml
 
 from avdf.bin.preprocess_av import preprocess_tag
 from avdf.data.datadir import read_kv, validate_data_dir
+from avdf.features.ssl import build_ssl_model
 from tests.conftest import ROOT, run_recipe
 
 RECIPE = ROOT / "egs" / "fakeavceleb" / "av1"
 REPS = ("wav2vec2_tiny", "shufflenet_tiny")
 
 
-def _args(mini, work, dfdc_exp):
+def _args(mini, work, dfdc_exp, ssl_ckpt_dir):
     return ["--mini", "true", "--mini_root", str(mini), "--work", str(work), "--results", str(work / "RESULTS.md"),
             "--nfolds", "2", "--folds", "1", "--model_suffix", "_tiny", "--dfdc_exp", str(dfdc_exp),
-            "--ssl_reps", " ".join(REPS), "--ssl_random_init", "true", "--probe_config", "conf/probe/linear_tiny.yaml",
-            "--nj", "2"]
+            "--ssl_reps", " ".join(REPS), "--ssl_ckpt_dir", str(ssl_ckpt_dir),
+            "--probe_config", "conf/probe/linear_tiny.yaml", "--nj", "2"]
+
+
+def save_tiny_checkpoints(out):
+    """Randomly initialised state_dicts of the tiny encoders, saved as a user's checkpoints
+    would be, so that the recipe loads them through the real local-checkpoint code."""
+    out.mkdir()
+    torch.manual_seed(0)
+    w2v = yaml.safe_load((RECIPE / "conf" / "ssl" / "wav2vec2_tiny.yaml").read_text())["encoder"]
+    torch.save(build_ssl_model("wav2vec2", "custom", w2v["model_conf"]).state_dict(), out / "wav2vec2_tiny.pt")
+    torch.save(torchvision.models.get_model("shufflenet_v2_x0_5").state_dict(), out / "shufflenet_tiny.pt")
+    return out
 
 
 def _tag(config) -> str:
@@ -34,7 +48,7 @@ def _tag(config) -> str:
 @pytest.fixture(scope="module")
 def run(mini_corpus, dfdc_tiny_exp, tmp_path_factory):
     work = tmp_path_factory.mktemp("fakeavceleb_av1")
-    args = _args(mini_corpus("fakeavceleb"), work, dfdc_tiny_exp)
+    args = _args(mini_corpus("fakeavceleb"), work, dfdc_tiny_exp, save_tiny_checkpoints(work / "ssl_ckpt"))
     run_recipe(RECIPE, *args)
     return work, args, dfdc_tiny_exp
 
@@ -89,7 +103,7 @@ def test_ssl_features_probes_and_results(run):
     assert len(pngs) == 4 and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
     results = (work / "RESULTS.md").read_text()
     for needle in ("| fgi_tiny |", "| joint_av_tiny |", "cross_dfdc_", "| wav2vec2_tiny linear |",
-                   "| shufflenet_tiny anomaly |", "RVFA", "Pearson", "random-initialisation", " cores", "--mini true"):
+                   "| shufflenet_tiny anomaly |", "RVFA", "Pearson", "ssl_ckpt", " cores", "--mini true"):
         assert needle in results, needle
     assert re.search(r"^\| fgi_tiny \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| 1 \|$", results, flags=re.M)
 

@@ -106,6 +106,7 @@ pre_jobs=$(for c in $model_confs $ssl_preprocess; do echo "$c selected"; done | 
 $dfdc_exp/config.yaml test"
 declare -A with_selected
 while read -r conf src; do
+  [ -n "$conf" ] || continue
   tag=${tags[$conf]}
   # the test set of a preprocessing already run on the selected videos is a subset of them
   [ "$src" = test ] && [ -n "${with_selected[$tag]:-}" ] && continue
@@ -153,19 +154,20 @@ if [ -n "$dfdc_exp" ]; then
   fi
 fi
 
-ssl_pdata=$data/${tags[$ssl_preprocess]:-}
+[ -z "$ssl_reps" ] || ssl_pdata=$data/${tags[$ssl_preprocess]}
 for rep in $ssl_reps; do
   conf=conf/ssl/$rep.yaml
   [ -f "$conf" ] || die "$conf does not exist (--ssl_reps)"
   sdata=$data/ssl/$rep
   if stage_begin 4 "$rep: frame features" "$sdata/.done"; then
-    ckpt=$ssl_ckpt_dir/$rep.pt
-    [ -e "$ssl_ckpt_dir/$rep" ] && ckpt=$ssl_ckpt_dir/$rep
     if [ "$ssl_random_init" = true ]; then
       ckpt=$exp/ssl_init/$rep.pt
       python -m avdf.bin.init_ssl_checkpoint --config "$conf" --out "$ckpt" --seed "$seed"
+    else
+      [ -n "$ssl_ckpt_dir" ] || die "give --ssl_ckpt_dir DIR with $rep.pt (or --ssl_random_init true)"
+      ckpt=$ssl_ckpt_dir/$rep.pt
+      [ -d "$ssl_ckpt_dir/$rep" ] && ckpt=$ssl_ckpt_dir/$rep   # a transformers folder
     fi
-    [ -n "$ssl_ckpt_dir" ] || [ "$ssl_random_init" = true ] || die "give --ssl_ckpt_dir (or --ssl_random_init true)"
     $train_cmd JOB=1:$nj "$work/dump/ssl/$rep/log/extract.JOB.log" \
       python -m avdf.bin.extract_ssl --config "$conf" --encoder.checkpoint "$ckpt" --data "$ssl_pdata/selected" \
         --preprocess_config "$ssl_preprocess" --out_dir "$work/dump/ssl/$rep" --nj $nj --job JOB \
@@ -244,6 +246,6 @@ if stage_begin 5 "metrics, correlations, fusion, plots -> $results" ""; then
   python local/make_results.py --results "$results" --exp "$exp" --data "$data" --models "$(echo $model_confs)" \
     --folds "$folds" --ssl_reps "$ssl_reps" ${dfdc_exp:+--dfdc_exp "$dfdc_exp"} --command "$cmdline" \
     --machine "$(machine_description)" --name "$([ "$mini" = true ] && echo "mini_$mini_size" || echo full)" \
-    --ssl_random_init "$ssl_random_init"
+    --ssl_random_init "$ssl_random_init" --ssl_ckpt_dir "$ssl_ckpt_dir"
 fi
 log "done: $results"

@@ -119,7 +119,8 @@ def section(args) -> str:
     reps = args.ssl_reps.split()
     if reps:
         init = ("random-initialisation controls (no pretrained weights): they measure the architecture, "
-                "not self-supervised learning" if args.ssl_random_init == "true" else "checkpoints of --ssl_ckpt_dir")
+                "not self-supervised learning" if args.ssl_random_init == "true"
+                else f"checkpoints of `{args.ssl_ckpt_dir}`")
         probes = {}
         for rep in reps:
             for kind in ("linear", "anomaly"):
@@ -163,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ssl_reps", default="")
     p.add_argument("--dfdc_exp")
     p.add_argument("--ssl_random_init", default="false", choices=["true", "false"])
+    p.add_argument("--ssl_ckpt_dir", default="")
     args = p.parse_args(argv)
     results = Path(args.results)
     text = results.read_text() if results.is_file() else HEADER
