@@ -127,6 +127,11 @@ def test_train_selects_on_dev_eer_and_scores_in_jobs(tmp_path):
                               "--nj", "2", "--job", str(j)]) == 0
     assert not two.exists()
     assert infer_cm.main(["--merge", "--data", str(tmp_path / "dev"), "--out", str(two), "--nj", "2"]) == 0
+    # several data dirs with one model load
+    both = [tmp_path / "dev_again.txt", tmp_path / "train.txt"]
+    assert infer_cm.main(["--exp_dir", str(exp), "--data", str(tmp_path / "dev"), str(tmp_path / "train"), "--out",
+                          *map(str, both), "--cpu"]) == 0
+    assert read_kv(both[0]) == read_kv(one) and len(read_kv(both[1])) == 32
     a, b = read_kv(one), read_kv(two)
     assert list(a) == list(b) == sorted(lab)
     np.testing.assert_allclose([float(a[k]) for k in a], [float(b[k]) for k in a], atol=1e-5)

@@ -28,6 +28,7 @@ config=              # default: conf/aasist.yaml (conf/aasist_mini.yaml with --m
 tag=                 # experiment name (default: the config's file name)
 skip_bad=false       # log unusable utterances to data/<set>/bad_utts and go on
 check_files=exist    # data prep: false (touch no audio) | exist | true (open every FLAC)
+flac_pipe=false      # wav.scp through 'sox x.flac -t wav - |' instead of reading the FLAC directly
 fuse_exps=           # stage 6: experiment dirs to fuse (default: every exp with dev+eval scores)
 fusion_tag=fusion
 datadir=data
@@ -46,6 +47,7 @@ run_args="$*"
 check_bool mini "$mini"
 check_bool skip_bad "$skip_bad"
 check_bool calibrate "$calibrate"
+check_bool flac_pipe "$flac_pipe"
 if [ -z "$config" ]; then
   config=conf/aasist.yaml
   [ "$mini" = true ] && config=conf/aasist_mini.yaml
@@ -83,7 +85,8 @@ fi
 
 if stage_begin 1 "data preparation" "$datadir/.done.prep"; then
   [ -n "$db_root" ] || die "give --db_root /path/to/LA (or --mini true)"
-  python local/prepare_la.py --db_root "$db_root" --out "$datadir" --skip_bad "$skip_bad" --check_files "$check_files"
+  python local/prepare_la.py --db_root "$db_root" --out "$datadir" --skip_bad "$skip_bad" \
+    --check_files "$check_files" --flac_pipe "$flac_pipe"
   for x in train dev eval dev_asv eval_asv; do
     utils/validate_data_dir.sh --no-feats "$datadir/$x"
   done
@@ -125,31 +128,31 @@ fi
 
 if stage_begin 4 "scoring dev and eval with $exp" "$exp/scores/.done.infer"; then
   cpu_flag=; [ "$ngpu" -eq 0 ] && cpu_flag=--cpu
-  for x in dev eval; do
-    $cuda_cmd JOB=1:"$nj" "$exp/scores/log/infer_$x.JOB.log" \
-      python -m avdf.bin.infer_cm --exp_dir "$exp" --data "$(data_of "$x")" --out "$exp/scores/$x.txt" \
-        --nj "$nj" --job JOB $cpu_flag --num_threads 1
-    if [ "$nj" -gt 1 ]; then
-      python -m avdf.bin.infer_cm --merge --data "$(data_of "$x")" --out "$exp/scores/$x.txt" --nj "$nj"
-    fi
-  done
+  $cuda_cmd JOB=1:"$nj" "$exp/scores/log/infer.JOB.log" \
+    python -m avdf.bin.infer_cm --exp_dir "$exp" --data "$(data_of dev)" "$(data_of eval)" \
+      --out "$exp/scores/dev.txt" "$exp/scores/eval.txt" --nj "$nj" --job JOB $cpu_flag --num_threads 1
+  if [ "$nj" -gt 1 ]; then
+    python -m avdf.bin.infer_cm --merge --nj "$nj" --data "$(data_of dev)" "$(data_of eval)" \
+      --out "$exp/scores/dev.txt" "$exp/scores/eval.txt"
+  fi
   stage_end "$exp/scores/.done.infer"
 fi
 
 # metrics of one score file, appended to $results with the command, date and machine
-report() {  # report NAME SET SCORES DATA [extra compute_metrics options]
+report() {  # report NAME SET SCORES DATA [extra compute_metrics options]; DET plot for eval
   local name=$1 set=$2 scores=$3 data=$4; shift 4
-  local md=${scores%.txt}.md
+  local md=${scores%.txt}.md plot=()
+  [ "$set" = eval ] && plot=(--plot "$(dirname "$scores")/plots")
   python -m avdf.bin.compute_metrics --task cm --scores "$scores" --data "$data" \
     --asv_scores "$datadir/${set}_asv/asv_scores" --trials "$datadir/${set}_asv/trials" \
-    --out_md "$md" --plot "$(dirname "$scores")/plots" --name "$name" "$@"
+    --out_md "$md" "${plot[@]}" --name "$name" "$@"
   {
     echo
-    echo "### $name, $set ($([ "$mini" = true ] && echo "mini corpus $mini_size: $db_root" || echo "$db_root"))"
+    echo "## $name, $set ($([ "$mini" = true ] && echo "mini corpus $mini_size: $db_root" || echo "$db_root"))"
     echo
     echo "- command: \`./run.sh $run_args\`"
     echo "- date: $(date '+%Y-%m-%d %H:%M:%S %Z'); machine: $(machine_description)"
-    echo "- config: \`$config\`; scores: \`$scores\`; DET plot: \`$(dirname "$scores")/plots/${name}_det.png\`"
+    echo "- ${systems:-config: \`$config\`}; scores: \`$scores\`${plot:+; DET plot: \`$(dirname "$scores")/plots/${name}_det.png\`}"
     echo
     cat "$md"
   } > "$results.tmp.$$"
@@ -171,6 +174,7 @@ if stage_begin 6 "calibration and fusion ($fusion_tag)" "$expdir/$fusion_tag/.do
   [ $# -ge 1 ] || die "stage 6: no experiment with dev and eval scores to fuse (--fuse_exps)"
   out=$expdir/$fusion_tag/scores
   mkdir -p "$out"
+  systems="systems: $*; calibration/fusion trained on dev"
   dev_scores=(); eval_scores=()
   for e in "$@"; do dev_scores+=("$e/scores/dev.txt"); eval_scores+=("$e/scores/eval.txt"); done
   if [ "$calibrate" = true ]; then  # each system alone: dev-trained affine calibration to LLRs
