@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import fftconvolve, resample_poly
 
+from avdf.bin import make_mini_corpus
 from avdf.data.mini.speech import real_speakers
 from tests.conftest import ROOT, recipe_env
 
@@ -198,15 +199,11 @@ def test_attack_systems(la, cm):
     assert len(set(others)) == len(others)
 
 
-def _run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "avdf.bin.make_mini_corpus", *args], cwd=ROOT,
-                          env=env or recipe_env(), capture_output=True, text=True, timeout=300)
-
-
 def test_same_seed_same_metadata(la, tmp_path):
     """A second generation (one worker instead of two) gives byte-identical text files."""
-    r = _run("--dataset", "asvspoof2019_la", "--out", str(tmp_path / "again"), "--size", "tiny", "--seed", "0",
-             "--jobs", "1")
+    r = subprocess.run([sys.executable, "-m", "avdf.bin.make_mini_corpus", "--dataset", "asvspoof2019_la", "--out",
+                        str(tmp_path / "again"), "--size", "tiny", "--seed", "0", "--jobs", "1"],
+                       cwd=ROOT, env=recipe_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     texts = [p.relative_to(la.parent) for p in la.parent.rglob("*") if p.is_file() and p.suffix != ".flac"]
     assert len(texts) >= 18
@@ -214,23 +211,24 @@ def test_same_seed_same_metadata(la, tmp_path):
         assert (tmp_path / "again" / rel).read_bytes() == (la.parent / rel).read_bytes(), f"{rel} differs"
 
 
-def test_bad_output_directories(tmp_path):
+def test_bad_output_directories(tmp_path, capsys):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "x").write_text("x")
-    r = _run("--dataset", "asvspoof2019_la", "--out", str(busy))
-    assert r.returncode == 1 and "not empty" in r.stderr and "--force" in r.stderr
+    assert make_mini_corpus.main(["--dataset", "asvspoof2019_la", "--out", str(busy)]) == 1
+    err = capsys.readouterr().err
+    assert "not empty" in err and "--force" in err
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    r = _run("--dataset", "asvspoof2019_la", "--out", str(blocker / "sub"))
-    assert r.returncode == 1 and "cannot create" in r.stderr
+    assert make_mini_corpus.main(["--dataset", "asvspoof2019_la", "--out", str(blocker / "sub")]) == 1
+    assert "cannot create" in capsys.readouterr().err
 
 
-def test_missing_programs_named(tmp_path):
-    env = recipe_env()
-    env["PATH"] = str(Path(sys.executable).parent)           # no /usr/bin: no espeak-ng, flite
-    r = _run("--dataset", "asvspoof2019_la", "--out", str(tmp_path / "out"), env=env)
-    assert r.returncode == 1 and "apt-get install" in r.stderr and "espeak-ng" in r.stderr, r.stderr
+def test_missing_programs_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))     # no /usr/bin: no espeak-ng, flite
+    assert make_mini_corpus.main(["--dataset", "asvspoof2019_la", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "apt-get install" in err and "espeak-ng" in err, err
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".*partial"))
 
 

@@ -159,7 +159,7 @@ def test_real_speakers_first_and_traceable(vox):
 
 def test_same_seed_same_metadata(vox, tmp_path):
     r = subprocess.run([sys.executable, "-m", "avdf.bin.make_mini_corpus", "--dataset", "voxceleb", "--out",
-                        str(tmp_path / "again"), "--size", "tiny", "--seed", "0", "--jobs", "1"],
+                        str(tmp_path / "again"), "--size", "tiny", "--seed", "0"],
                        cwd=ROOT, env=recipe_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     texts = [p.relative_to(vox) for p in vox.rglob("*") if p.is_file() and p.suffix not in (".wav", ".m4a")]

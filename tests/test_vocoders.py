@@ -13,6 +13,17 @@ from avdf.data.mini.speech import load_speech, real_speakers
 SR = 16000
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Griffin-Lim and the phase vocoder are tiny; extra threads only contend."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _speech(speaker: str, index: int) -> np.ndarray:
     spk = {s.id: s for s in real_speakers(2.5)}[speaker]
     x = load_speech(spk.files[index], SR)

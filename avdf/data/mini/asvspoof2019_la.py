@@ -46,7 +46,7 @@ KLATT_VARIANTS = ("klatt", "klatt2", "klatt3", "klatt4", "klatt5", "klatt6")
 CG_VOICES = ("awb", "rms", "slt")
 
 # per size: segments per speaker (enrolment, bona fide, vocoder sources), spoofs per attack
-# per target speaker, segment duration range, UBM components
+# per target speaker (on average: see _spoofs_per_attack), segment duration range, UBM components
 SIZE = {
     "tiny": dict(enrol=2, bona=4, src=4, spoof={"train": 1, "dev": 1, "eval": 1}, min_s=1.0, max_s=3.0, ubm=8),
     "small": dict(enrol=6, bona=100, src=24, spoof={"train": 20, "dev": 10, "eval": 8}, min_s=1.0, max_s=4.0,
@@ -157,7 +157,8 @@ def render(job: dict) -> tuple[float, np.ndarray | None]:
     """Make one utterance (bona fide or spoof), condition it, write the FLAC; its duration
     and, where the ASV needs them (``job["mfcc"]``), its MFCC features."""
     rng = np.random.default_rng(job["seed"])
-    x = cut_at_pause(np.asarray(_SYSTEMS[job["system"]](job, rng), dtype=np.float32), SR, job["max_s"])
+    x = cut_at_pause(np.asarray(_SYSTEMS[job["system"]](job, rng), dtype=np.float32), SR, job["max_s"],
+                     job.get("cut_s"))
     y = condition(x, SR, rng, max_s=job["max_s"] + 0.6)
     write_audio(Path(job["out"]), y, SR)
     return len(y) / SR, (_mfcc(np.round(y * 32767) / 32768) if job.get("mfcc") else None)
@@ -204,6 +205,14 @@ def _plan_speakers(seed: int, cfg: dict) -> dict[str, list[_Spk]]:
     return out
 
 
+def _spoofs_per_attack(spks: list[_Spk], per_speaker: int) -> dict[str, int]:
+    """Spoofs of each attack per target speaker: the partition's ``per_speaker`` x speakers,
+    shared in proportion to each speaker's bona fide utterances (at least one), so that
+    no speaker is mostly spoofs."""
+    total, n_bona = per_speaker * len(spks), sum(len(s.bona) for s in spks)
+    return {s.la_id: max(1, round(total * len(s.bona) / n_bona)) for s in spks}
+
+
 def _pick(rng: np.random.Generator, items: list):
     return items[int(rng.integers(len(items)))]
 
@@ -224,7 +233,13 @@ def _spoof_job(attack: Attack, target: _Spk, others: list[_Spk], rng: np.random.
         name = "kal16" if s == "flite_diphone" else _pick(rng, list(CG_VOICES))
         job["voice"] = Voice("flite", name, speed=round(float(rng.uniform(0.9, 1.15)), 3))
         job["text"] = _pick(rng, list(tts.sentences("en")))
-    other = _pick(rng, others) if others else target
+    if "text" in job:              # a sentence is cut at the pause nearest a bona fide segment's duration
+        job["cut_s"] = _pick(rng, target.bona).duration
+    if others:                     # VC sources: another speaker, in proportion to their material
+        w = np.array([len(o.src) for o in others], dtype=float)
+        other = others[int(rng.choice(len(others), p=w / w.sum()))]
+    else:
+        other = target
     src, ref = _pick(rng, target.src), _pick(rng, target.src)
     used: list[tuple[str, Segment]] = []
     if s in ("world_copy", "world_coded", "lpc_pulse", "relp", "griffin_lim"):
@@ -257,8 +272,9 @@ def generate(out: Path, *, size: str, seed: int, jobs: int) -> str:
     cfg = SIZE[size]
     root = out / "LA"
     speakers = _plan_speakers(seed, cfg)
+    n_spoof = {sp: _spoofs_per_attack(speakers[sp], cfg["spoof"][sp]) for sp in SPLITS}
     n_files = sum(len(s.enrol) + len(s.bona) for ss in speakers.values() for s in ss) + sum(
-        cfg["spoof"][sp] * len(SPLIT_ATTACKS[sp]) * len(speakers[sp]) for sp in SPLITS)
+        sum(n_spoof[sp].values()) * len(SPLIT_ATTACKS[sp]) for sp in SPLITS)
     ids = iter(job_rng(seed, "la-utt-ids").choice(np.arange(1_000_000, 10_000_000), n_files, replace=False))
     work: list[dict] = []
     prov: list[tuple[str, str, str, str]] = []
@@ -285,7 +301,7 @@ def generate(out: Path, *, size: str, seed: int, jobs: int) -> str:
                           f"{spk.name}:{seg.source()}")
                 cm[split].append((spk.la_id, utt, "-"))
             for aid in SPLIT_ATTACKS[split]:
-                for _ in range(cfg["spoof"][split]):
+                for _ in range(n_spoof[split][spk.la_id]):
                     job, text = _spoof_job(ATTACK[aid], spk, others, rng, cfg)
                     cm[split].append((spk.la_id, add(job, spk, aid, text), aid))
         if split == "eval":                      # the real eval protocol is not grouped
@@ -441,7 +457,9 @@ def _readme_body(speakers: dict, cm: dict, enrol: dict, durations: list[float], 
               "Asterisk prompts are 8 kHz recordings upsampled to 16 kHz. Spoofs that re-vocode or concatenate "
               "a target's speech use segments of that speaker that are neither in a protocol nor enrolment "
               "where the speaker has enough material (the pocketsphinx readers do not: their vocoder sources "
-              "are their bona fide segments).", "",
+              "are their bona fide segments). Each target gets spoofs of every attack of its partition in proportion "
+              "to its bona fide utterances, so that no speaker is mostly spoofs; TTS sentences are cut at the pause "
+              "nearest the duration of one of the target's bona fide segments.", "",
               "### Attacks", "",
               "| attack | partitions | real set: type, method | this corpus: system |", "|---|---|---|---|"]
     for a in ATTACKS:

@@ -179,20 +179,28 @@ def speech_segments(x: np.ndarray, sr: int, min_s: float, max_s: float,
     return segs
 
 
-def cut_at_pause(x: np.ndarray, sr: int, max_s: float) -> np.ndarray:
-    """``x`` cut to at most ``max_s`` seconds, at the last pause that fits (synthetic
-    speech longer than the corpus' utterances ends at a phrase boundary, as real
-    segments do); a hard cut with a 20 ms fade-out when there is no pause."""
-    if len(x) <= max_s * sr:
+def cut_at_pause(x: np.ndarray, sr: int, max_s: float, target_s: float | None = None) -> np.ndarray:
+    """``x`` cut at the end of a phrase (a pause of >= 80 ms follows) so that its speech
+    lasts at most ``max_s`` seconds and as close to ``target_s`` (default ``max_s``) as
+    the pauses allow: synthetic speech then ends at a phrase boundary, as real segments
+    do. A hard cut with a 20 ms fade-out when no pause fits."""
+    a, b = speech_bounds(x, sr)
+    if target_s is None and b - a <= max_s * sr:
         return x
-    a, _ = speech_bounds(x, sr)
-    segs = [s for s in speech_segments(x[a:], sr, 0.3, max_s, min_pause_s=0.08) if s[0] < 0.5 * sr]
-    if segs:
-        return x[: a + segs[0][1]]
-    y = x[: int(max_s * sr)].copy()
-    n = int(0.02 * sr)
-    y[-n:] *= np.linspace(1.0, 0.0, n)
-    return y
+    e = frame_db(x[a:b], sr, 0.01)
+    hop = int(0.01 * sr)
+    voiced = np.flatnonzero(e > e.max() - 35.0)
+    gaps = np.flatnonzero(np.diff(voiced) >= 8)
+    ends = [int(voiced[i] + 1) * hop for i in gaps] + [b - a]          # phrase ends, samples after a
+    fits = [t for t in ends if t <= max_s * sr]
+    if not fits:
+        y = x[: a + int(max_s * sr)].copy()
+        n = min(len(y), int(0.02 * sr))
+        y[len(y) - n:] *= np.linspace(1.0, 0.0, n)
+        return y
+    goal = (target_s if target_s is not None else max_s) * sr
+    t = min(fits, key=lambda t: abs(t - goal))
+    return x[: a + t + int(0.05 * sr)]
 
 
 @dataclass
