@@ -64,7 +64,7 @@ def test_v1_ivector(mini, tmp_path):
 
 
 def test_v2_xvector(mini, tmp_path):
-    _run("v2", mini, tmp_path, "--config", "conf/xvector_tiny.yaml", "--nj", "2")
+    _run("v2", mini, tmp_path, "--config", "conf/xvector_tiny.yaml", "--nj", "1")
     data, exp = tmp_path / "data", tmp_path / "exp" / "xvector_tiny"
     feats = next(data.glob("train_mfcc_*"))
     assert set(read_kv(feats / "vad.scp")) == set(read_kv(feats / "feats.scp"))
