@@ -7,7 +7,9 @@
 For every trials file, method and normalisation, writes
 ``OUT_DIR/<dir>_<list>_<method>_<norm>.txt`` (``vox1_O_cosine_asnorm.txt`` for
 ``data/vox1/trials_O``): ``<enroll> <test> <score>`` lines in the trials' order (higher =
-more likely the same speaker), and prints the written paths.
+more likely the same speaker), and prints the written paths. With ``--skip_bad true`` a
+trial whose embedding is missing (an utterance skipped earlier) is dropped with a warning,
+and the trials actually scored go to ``<score file>.trials``.
 
 ``cosine``: cosine after subtracting the training mean. ``plda``: mean subtraction, LDA,
 length normalisation, two-covariance PLDA log-likelihood ratio.
@@ -28,7 +30,7 @@ from avdf.backend.lda import LDA
 from avdf.backend.plda import PLDA
 from avdf.backend.score_norm import METHODS, normalize
 from avdf.bin.train_backend import load_embeddings
-from avdf.data.datadir import DataDirError, read_trials
+from avdf.data.datadir import DataDirError, read_kv, read_trials, write_trials
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
 
@@ -63,8 +65,19 @@ class Backend:
         return a @ b.T if self.method == "cosine" else self.plda.llr_matrix(a, b)
 
 
-def score(backend: Backend, embeddings: Path, trials_path: Path, norm: str, top_n: int) -> tuple[list, np.ndarray]:
+def score(backend: Backend, embeddings: Path, trials_path: Path, norm: str, top_n: int,
+          skip_bad: bool = False) -> tuple[list, np.ndarray, int]:
+    """(trials scored, scores, trials dropped because an embedding is missing: only with skip_bad)."""
     trials = read_trials(trials_path)
+    dropped = 0
+    if skip_bad:
+        have = read_kv(embeddings)
+        kept = [t for t in trials if t[0] in have and t[1] in have]
+        dropped = len(trials) - len(kept)
+        if dropped:
+            logger.warning("%s: %d trials dropped: no embedding for their enrolment or test utterance",
+                           trials_path, dropped)
+        trials = kept
     enroll = sorted({t[0] for t in trials})
     test = sorted({t[1] for t in trials})
     _, e = load_embeddings(embeddings, enroll)
@@ -78,7 +91,7 @@ def score(backend: Backend, embeddings: Path, trials_path: Path, norm: str, top_
     if norm != "none":
         c = backend.prepare(backend.cohort)
         s = normalize(s, ie, it, backend.matrix(e, c), backend.matrix(t, c), norm, top_n)
-    return trials, s
+    return trials, s, dropped
 
 
 def output_name(trials: Path, method: str, norm: str) -> str:
@@ -96,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out_dir", required=True, type=Path)
     p.add_argument("--score_norm", nargs="+", default=["none"], choices=METHODS)
     p.add_argument("--top_n", type=int, default=300)
+    p.add_argument("--skip_bad", default="false", choices=["true", "false"],
+                   help="drop trials whose embedding is missing (also written to <score file>.trials)")
     args = p.parse_args(argv)
     setup_logging()
     try:
@@ -103,11 +118,16 @@ def main(argv: list[str] | None = None) -> int:
             backend = Backend(args.backend_dir / "backend.npz", method)
             for trials_path in args.trials:
                 for norm in args.score_norm:
-                    trials, s = score(backend, args.embeddings, trials_path, norm, args.top_n)
+                    trials, s, dropped = score(backend, args.embeddings, trials_path, norm, args.top_n,
+                                               args.skip_bad == "true")
                     out = args.out_dir / output_name(trials_path, method, norm)
                     with atomic_open(out) as f:
                         for (e, t, _), v in zip(trials, s):
                             f.write(f"{e} {t} {v:.6f}\n")
+                    if dropped:  # the trials actually scored, for the metrics stage
+                        write_trials(out.with_suffix(".trials"), trials)
+                    else:
+                        out.with_suffix(".trials").unlink(missing_ok=True)
                     logger.info("%s: %d trials scored (%s, %s)", out, len(trials), method, norm)
                     print(out)
     except (DataDirError, FileNotFoundError, ValueError, OSError) as e:

@@ -157,7 +157,7 @@ if stage_begin 5 "back-end and scoring ($backends; $score_norms)" "$exp/scores/.
     --utt2spk "$datadir/train_$feat_tag/utt2spk" --out_dir "$exp/backend" --lda_dim "$lda_dim"
   python -m avdf.bin.score_asv --backend_dir "$exp/backend" --method $backends \
     --embeddings "$exp/embeddings/vox1/$kind.scp" --trials $trial_lists --out_dir "$exp/scores" \
-    --score_norm $score_norms --top_n "$top_n" > "$exp/scores/score_files"
+    --score_norm $score_norms --top_n "$top_n" --skip_bad "$skip_bad" > "$exp/scores/score_files"
   stage_end "$exp/scores/.done"
 fi
 
@@ -166,8 +166,10 @@ if stage_begin 6 "metrics of $tag" "$exp/scores/.done.metrics"; then
     name=$tag.$(basename "$scores" .txt)
     list=$(basename "$scores" .txt | cut -d_ -f2)
     md=${scores%.txt}.md
+    trials_file=$datadir/vox1/trials_$list
+    [ -f "${scores%.txt}.trials" ] && trials_file=${scores%.txt}.trials   # --skip_bad dropped some
     python -m avdf.bin.compute_metrics --task asv --scores "$scores" --data "$datadir/vox1" \
-      --trials "$datadir/vox1/trials_$list" --out_md "$md" --plot "$exp/scores/plots" --name "$name"
+      --trials "$trials_file" --out_md "$md" --plot "$exp/scores/plots" --name "$name"
     {
       echo
       echo "### $name ($([ "$mini" = true ] && echo "mini corpus $mini_size: $db_root" || echo "$db_root"))"
