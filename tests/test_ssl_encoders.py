@@ -90,9 +90,17 @@ def test_transformers_folder_without_transformers(tmp_path):
     except ImportError:
         pass
     (tmp_path / "hf").mkdir()
-    (tmp_path / "hf" / "config.json").write_text("{}")
+    (tmp_path / "hf" / "config.json").write_text('{"model_type": "wav2vec2"}')
     with pytest.raises(CheckpointError, match="transformers folder, but the transformers package is not installed"):
         SSLFrontend("wav2vec2", str(tmp_path / "hf"))
+
+
+def test_transformers_folder_of_another_architecture(tmp_path):
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text('{"model_type": "hubert"}')
+    with pytest.raises(CheckpointError, match=r"hf is a transformers 'hubert' model, which does not match the "
+                                              r"architecture wavlm \(base\)"):
+        SSLFrontend("wavlm", str(tmp_path / "hf"))
 
 
 def test_visual_encoders(tmp_path):

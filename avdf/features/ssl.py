@@ -20,6 +20,7 @@ Front-end contract (avdf.features): ``forward(wave (B, T)) -> (B, frames, dim)``
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -127,7 +128,15 @@ def _torchaudio_keys(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.
     return dict(state)
 
 
-def _from_transformers(folder: Path, what: str) -> nn.Module:
+def _from_transformers(folder: Path, arch: str, what: str) -> nn.Module:
+    """A transformers folder converted to torchaudio; its ``model_type`` must be ``arch``."""
+    try:
+        model_type = json.loads((folder / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{what}: cannot read {folder / 'config.json'}: {e}") from None
+    if model_type != arch:
+        raise CheckpointError(f"checkpoint {folder} is a transformers {model_type!r} model, which does not match "
+                              f"the architecture {what}")
     try:
         import transformers
     except ImportError:
@@ -153,7 +162,7 @@ class SSLFrontend(nn.Module):
             raise CheckpointError(f"{what}: no checkpoint given (a local path; nothing is downloaded)")
         path = Path(checkpoint)
         if path.is_dir() and (path / "config.json").is_file():
-            self.model = _from_transformers(path, what)
+            self.model = _from_transformers(path, arch, what)
         else:
             self.model = build_ssl_model(arch, size, model_conf)
             state = _torchaudio_keys(read_state_dict(path, what), self.model.state_dict())
