@@ -129,6 +129,14 @@ class FeatureReader:
         return self.postprocess(x, utt).astype(np.float32, copy=False)
 
 
+def _framing(frontend: torch.nn.Module) -> tuple[int, int]:
+    """(frame shift, frame length) in samples of a Kaldi-style front-end (10 / 25 ms unless it says)."""
+    kw = getattr(frontend, "kwargs", {})
+    sr = int(frontend.sample_rate)
+    return (int(round(sr * float(kw.get("frame_shift", 10.0)) / 1000)),
+            int(round(sr * float(kw.get("frame_length", 25.0)) / 1000)))
+
+
 def _tile(x: np.ndarray, n: int) -> np.ndarray:
     return x if len(x) >= n else np.concatenate([x] * math.ceil(n / max(1, len(x))))[:n]
 
@@ -145,10 +153,7 @@ class SpeakerChunks(Dataset):
         return len(self.utts) * self.repeats
 
     def _wav_chunk(self, utt: str, rng: np.random.Generator) -> np.ndarray:
-        fe = self.reader.frontend
-        sr = int(fe.sample_rate)
-        shift = int(round(sr * float(fe.kwargs.get("frame_shift", 10.0)) / 1000)) if hasattr(fe, "kwargs") else sr // 100
-        win = int(round(sr * float(fe.kwargs.get("frame_length", 25.0)) / 1000)) if hasattr(fe, "kwargs") else sr // 40
+        shift, win = _framing(self.reader.frontend)
         need = self.frames * shift + win
         wave = _tile(self.reader.wave(utt), need)
         start = int(rng.integers(0, len(wave) - need + 1)) if self.train else (len(wave) - need) // 2
