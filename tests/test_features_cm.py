@@ -92,8 +92,10 @@ def test_cqt_peaks_at_the_tone(f0):
         assert abs(power[k].item() - 0.25) < 0.02
 
 
-def test_cqcc_baseline_size_option():
+def test_cqcc_baseline_size_option_and_dct():
     assert CQCC(n_ceps=30).dim == 90
+    from avdf.features.cqcc import dct_basis
+    np.testing.assert_allclose(dct_basis(50, 7), dct(np.eye(50), type=2, norm="ortho", axis=0)[:7], atol=1e-12)
 
 
 def test_spectrogram_shape_and_registry():

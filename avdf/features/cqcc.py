@@ -32,7 +32,6 @@ import math
 
 import numpy as np
 import torch
-from scipy.fft import dct
 from scipy.interpolate import CubicSpline
 from torch import nn
 
@@ -46,8 +45,15 @@ def cqcc_projection(freqs: np.ndarray, f_min: float, f_max: float, d: int, n_cep
     grid = grid[grid <= freqs[-1]]  # no extrapolation past the top bin
     spline = CubicSpline(freqs, np.eye(len(freqs)), axis=0, bc_type="not-a-knot")
     resample = spline(grid)  # (G, K): resampled = resample @ log_power
-    basis = dct(np.eye(len(grid)), type=2, norm="ortho", axis=0)[:n_ceps]  # (n_ceps, G)
-    return (basis @ resample).T  # (K, n_ceps)
+    return (dct_basis(len(grid), n_ceps) @ resample).T  # (K, n_ceps)
+
+
+def dct_basis(n: int, n_ceps: int) -> np.ndarray:
+    """The first ``n_ceps`` rows of the orthonormal DCT-II matrix of size ``n`` (scipy's ``norm='ortho'``)."""
+    k = np.arange(n_ceps)[:, None]
+    basis = np.sqrt(2.0 / n) * np.cos(np.pi * k * (2 * np.arange(n)[None] + 1) / (2 * n))
+    basis[0] /= np.sqrt(2.0)
+    return basis
 
 
 class CQCC(nn.Module):
