@@ -23,7 +23,6 @@ Validation computes the dev EER (avdf.metrics) for model selection.
 """
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -37,7 +36,6 @@ from avdf.data.audio import WavScp
 from avdf.data.datadir import DataDirError, read_kv
 from avdf.tasks import Task
 
-logger = logging.getLogger(__name__)
 LABELS = {"spoof": 0, "bonafide": 1}
 
 
