@@ -74,7 +74,7 @@ def real_speakers(min_seconds: float = 0.0) -> tuple[Speaker, ...]:
                 missing.append(pkg)
                 continue
             files.extend(f for f in sorted((ASTERISK_ROOT / d).rglob("*.wav")) if not _non_speech(f))
-        files = [f for f in files if _duration(f) >= min_seconds]
+        files = [f for f in files if min_seconds <= 0 or _duration(f) >= min_seconds]
         if files:
             speakers.append(Speaker(sid, gender, lang, tuple(files), pkg, lic, native_rate=8000))
     if missing:
@@ -82,7 +82,7 @@ def real_speakers(min_seconds: float = 0.0) -> tuple[Speaker, ...]:
                                    f"installed; install them with: {APT_HINT}")
     for sid, gender, lang, pattern in _POCKETSPHINX:
         files = sorted(POCKETSPHINX_ROOT.glob(pattern))
-        files = [f for f in files if _duration(f) >= min_seconds]
+        files = [f for f in files if min_seconds <= 0 or _duration(f) >= min_seconds]
         if files:
             speakers.append(Speaker(sid, gender, lang, tuple(files), "pocketsphinx-testdata", "BSD-2-Clause"))
     return tuple(speakers)
