@@ -21,10 +21,11 @@ Data (``data:`` section):
 Validation (model selection): the ``--valid_data`` dir if given, else ``valid_per_spk``
 utterances held out of every training speaker that has more than that (chosen with the
 seed; 0 disables validation). Each validation utterance gives one deterministic chunk
-of ``valid_frames`` frames from its middle; the metrics are the training loss, the
-classification accuracy and the EER of cosine scores over all pairs of validation
-utterances (``eer``, when there are same-speaker pairs). Selection is on ``loss`` unless
-``train.select_metric`` says otherwise.
+of ``valid_frames`` frames from its middle; the metrics are the cross-entropy of the
+classifier's logits without margin (``loss``: comparable across epochs while a margin
+schedule changes the training criterion), the classification accuracy and the EER of
+cosine scores over all pairs of validation utterances (``eer``, when there are
+same-speaker pairs). Selection is on ``loss`` unless ``train.select_metric`` says otherwise.
 """
 from __future__ import annotations
 
@@ -296,7 +297,7 @@ class ASVTask(Task):
         emb = model.embed(x)
         known = y >= 0
         yk = torch.where(known, y, torch.zeros_like(y))
-        _, logits = model.loss(model.head(emb), yk)
+        logits = model.loss.logits(model.head(emb))  # no margin: comparable while a margin ramps up
         loss = F.cross_entropy(logits.float(), yk, reduction="none")
         correct = logits.argmax(1) == yk
         emb = F.normalize(emb.float(), dim=1).cpu().tolist()
