@@ -189,8 +189,13 @@ class GMM:
         stats.f += post.T @ xd
         if self.covariance_type == "diag":
             stats.s += post.T @ (xd * xd)
-        else:
-            stats.s += torch.einsum("nc,ni,nj->cij", post, xd, xd)
+        else:  # sum_n post[n, c] x_n x_n', in frame blocks that keep the (n, C, D) product near 2^25 values
+            c, d = self.n_components, self.dim
+            step = max(1, 2 ** 25 // (c * d))
+            flat = stats.s.view(c * d, d)
+            for i in range(0, x.shape[0], step):
+                p, xb = post[i:i + step], xd[i:i + step]
+                flat += (p[:, :, None] * xb[:, None, :]).reshape(len(xb), c * d).T @ xb
         stats.llk += float(llk.double().sum())
         stats.frames += x.shape[0]
         return stats
