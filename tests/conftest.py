@@ -51,3 +51,16 @@ def mini_corpus(tmp_path_factory):
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def dfdc_tiny_exp(mini_corpus, tmp_path_factory):
+    """The DFDC AV recipe (egs/dfdc/av1) run once, every stage, with ``conf/fgi_tiny.yaml``
+    on the tiny mini DFDC; returns its experiment dir (``model.pt``, ``config.yaml``,
+    ``scores/``, ``explain/``). The work dir (``data/``, ``dump/``, ``RESULTS.md``) is its
+    grandparent. Used by the DFDC recipe test and by FakeAVCeleb's cross-dataset step."""
+    work = tmp_path_factory.mktemp("dfdc_av1")
+    run_recipe(ROOT / "egs" / "dfdc" / "av1", "--mini", "true", "--mini_root", str(mini_corpus("dfdc")),
+               "--config", "conf/fgi_tiny.yaml", "--work", str(work), "--results", str(work / "RESULTS.md"),
+               "--nj", "2")
+    return work / "exp" / "fgi_tiny"

@@ -58,9 +58,15 @@ def test_training_fakes_and_labels(tmp_path):
     ds = TrainChunks(data, chunks_per_video=3, pseudo_fake={"prob": 1.0, "modalities": ["audio"]})
     assert len(ds) == 18
     items = [ds[i] for i in range(len(ds))]
-    assert all(it["label"] == 1 and it["label_audio"] == 1 for it in items)
+    assert all(it["label"] == 1 for it in items)
     real = [it for it in items if it["key"] in ("v0", "v2", "v4")]
-    assert all(it["label_video"] == 0 for it in real)  # only the audio of real clips was replaced
+    fake = [it for it in items if it["key"] not in ("v0", "v2", "v4")]
+    # pseudo-fakes are made from real clips: only their audio was replaced
+    assert all(it["label_audio"] == 1 and it["label_video"] == 0 for it in real)
+    assert all(it["label_audio"] == 0 and it["label_video"] == 1 for it in fake)
+    balanced = TrainChunks(data, chunks_per_video=50, real_fraction=0.8)
+    share = np.mean([float(balanced[i]["label"]) == 0 for i in range(len(balanced))])
+    assert 0.72 < share < 0.88
     plain = TrainChunks(data)
     assert [float(plain[i]["label"]) for i in range(6)] == [0, 1, 0, 1, 0, 1]
     voc = TrainChunks(data, audio_fakes={"prob": 1.0, "vocoders": ["griffin_lim"],

@@ -30,18 +30,16 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from avdf.bin.preprocess_av import job_slice
 from avdf.data.datadir import DataDirError, read_kv
 from avdf.data.video import VideoError, load_frames
-from avdf.tasks import build_task
-from avdf.tasks.av import AVData, chunk_starts, cut_chunk
-from avdf.train.trainer import load_trained_model
 from avdf.utils.config import ConfigError, load_config
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
+
+# torch and the model code are imported where they are used: the merge needs neither
 
 logger = logging.getLogger("infer_av")
 PERTURBATIONS = ("gaussian", "jpeg", "h264")
@@ -96,10 +94,13 @@ def video_rng(seed: int, utt: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(utt.encode())])
 
 
-@torch.no_grad()
-def score_videos(model, data: AVData, utts: list[str], device: torch.device, batch_size: int,
-                 max_chunks: int | None, perturb: list[str], seed: int) -> tuple[dict[str, float], list[tuple]]:
-    """(video scores, chunk rows ``(utt, start_s, score)``)."""
+def score_videos(model, data, utts: list[str], device, batch_size: int, max_chunks: int | None,
+                 perturb: list[str], seed: int) -> tuple[dict[str, float], list[tuple]]:
+    """(video scores, chunk rows ``(utt, start_s, score)``) of ``data`` (an avdf.tasks.av.AVData)."""
+    import torch
+
+    from avdf.tasks.av import chunk_starts, cut_chunk
+
     pending: list[tuple[str, int, np.ndarray, np.ndarray]] = []
     chunk_scores: dict[str, list[tuple[int, float]]] = {}
 
@@ -108,7 +109,7 @@ def score_videos(model, data: AVData, utts: list[str], device: torch.device, bat
             return
         video = torch.from_numpy(np.stack([p[2] for p in pending])).to(device)
         audio = torch.from_numpy(np.stack([p[3] for p in pending])).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logit = model(video, audio)["logit"]
         for (utt, start, _, _), s in zip(pending, (1 - torch.sigmoid(logit.float())).cpu().tolist()):
             chunk_scores.setdefault(utt, []).append((start, s))
@@ -191,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         bad = [p for p in perturb if p not in PERTURBATIONS]
         if bad:
             parser.error(f"--perturb {bad[0]!r}: known: {', '.join(PERTURBATIONS)}")
+        import torch
+
+        from avdf.tasks import build_task
+        from avdf.tasks.av import AVData
+        from avdf.train.trainer import load_trained_model
+
         if args.num_threads:
             torch.set_num_threads(args.num_threads)
         cfg = load_config(args.exp_dir / "config.yaml", overrides)

@@ -7,7 +7,8 @@ present, ``utt2label_video`` / ``utt2label_audio``. An item is a chunk of
 samples that play with it (starting at the same instant). Training takes one random chunk
 of every video per epoch (``data.chunks_per_video`` of them), then
 
-- temporally-local pseudo-fakes (``data.pseudo_fake``, avdf.data.pseudo_fakes; prob 0 = off),
+- temporally-local pseudo-fakes of real clips (``data.pseudo_fake``, avdf.data.pseudo_fakes;
+  prob 0 = off; the other clip is any training clip),
 - re-vocoded audio fakes (``data.audio_fakes``: ``prob``, ``vocoders``; avdf.data.vocoders),
   which make the audio fake and leave the video label as it was (joint_av's audio head).
 
@@ -184,7 +185,7 @@ class TrainChunks(Dataset):
             utt = pool[int(rng.integers(len(pool)))]
         video, audio = self.data.chunk(utt, self.data.random_start(utt, rng))
         label, lv, la = self.data.labels[utt]
-        if self.faker is not None:
+        if self.faker is not None and label == 0:  # pseudo-fakes are made from real clips
             def other():
                 j = self.data.utts[int(rng.integers(len(self.data)))]
                 return self.data.chunk(j, self.data.random_start(j, rng))

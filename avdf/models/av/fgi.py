@@ -43,7 +43,7 @@ class FineGrainedAV(nn.Module):
                  visual_channels: Sequence[int] = (64, 128), audio_channels: Sequence[int] = (128, 192),
                  audio_first_kernel: int = 80, audio_first_stride: int = 8,
                  attention: bool = True, residual: bool = False, map_size: int | None = None,
-                 channels_last: bool = False):
+                 normalize: bool = False, channels_last: bool = False):
         super().__init__()
         self.visual = ShallowResNet3D(visual_channels)
         steps, side = ShallowResNet3D.output_shape(num_frames, image_size, len(visual_channels))
@@ -53,6 +53,7 @@ class FineGrainedAV(nn.Module):
         self.map_size = int(map_size or side)
         self.attention = bool(attention)
         self.residual = bool(residual)
+        self.normalize = bool(normalize)
         self.channels_last = channels_last
         if channels_last:  # the 3-D convolutions' weights too, so that no layout conversion happens per step
             self.visual.to(memory_format=torch.channels_last_3d)
@@ -71,7 +72,11 @@ class FineGrainedAV(nn.Module):
         if fv.shape[-1] != self.map_size:
             fv = F.adaptive_avg_pool3d(fv, (fv.shape[2], self.map_size, self.map_size))
         fa = self.audio(audio)                                              # B x C x T'
-        diff = fv.float() - fa.float()[..., None, None]
+        va, vv = fa.float(), fv.float()
+        if self.normalize:  # unit C' x T' patterns: the distance then depends on their shapes only
+            va = va / (va.flatten(1).norm(dim=1)[:, None, None] + 1e-6)
+            vv = vv / (vv.flatten(1, 2).norm(dim=1)[:, None, None] + 1e-6)
+        diff = vv - va[..., None, None]
         distance = torch.sqrt(diff.pow(2).sum(dim=(1, 2)) + 1e-6)           # B x k x k
         attention = None
         product = distance
