@@ -15,15 +15,17 @@ from avdf.tasks.av import AVData, EvalChunks, TrainChunks, av_loss, chunk_starts
 
 def make_av_data(d: Path, n_videos: int = 6, frames: int = 20, fps: float = 25.0, sr: int = 1000,
                  size: int = 16, seed: int = 0) -> Path:
-    """A preprocessed data dir: frame t of a video holds t in every pixel, and its audio
-    sample k the frame it plays with (k * fps / sr); even videos are real, odd ones fake."""
+    """A preprocessed data dir: frame t of video i holds t + 40 i in every pixel, and its
+    audio sample k the frame it plays with (k * fps / sr + 40 i); even videos are real, odd
+    ones fake."""
     rng = np.random.default_rng(seed)
     d.mkdir(parents=True, exist_ok=True)
     faces, audio = {}, {}
     for i in range(n_videos):
         n = frames + int(rng.integers(0, 10))
-        faces[f"v{i}"] = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, size, size, 3)).copy()
-        audio[f"v{i}"] = (np.arange(int(n / fps * sr)) * fps / sr).astype(np.float32)
+        faces[f"v{i}"] = np.broadcast_to((np.arange(n) + 40 * i).astype(np.uint8)[:, None, None, None],
+                                         (n, size, size, 3)).copy()
+        audio[f"v{i}"] = (np.arange(int(n / fps * sr)) * fps / sr + 40 * i).astype(np.float32)
     kaldiio.save_ark(str(d / "faces.ark"), faces, scp=str(d / "faces.scp"), write_function="numpy")
     kaldiio.save_ark(str(d / "audio.ark"), audio, scp=str(d / "audio.scp"), write_function="numpy")
     write_kv(d / "utt2num_frames", {u: len(v) for u, v in faces.items()})
@@ -90,3 +92,17 @@ def test_loss_heads_and_validation_metrics(tmp_path):
     assert m["auc"] == pytest.approx(0.5) and m["loss"] == pytest.approx(0.65) and m["videos"] == 3
     with pytest.raises(ValueError, match="must agree"):
         build_task({**cfg, "model": {"name": "fgi", "num_frames": 30}}, {})
+
+
+def test_pseudo_fakes_from_the_same_video(tmp_path):
+    data = AVData(make_av_data(tmp_path / "d", n_videos=4, frames=30), chunk_frames=8, audio_samples=320)
+    np.random.seed(1)
+    ds = TrainChunks(data, pseudo_fake={"prob": 1.0, "modalities": ["audio"], "r_min": 1.0, "source": "same_video"})
+    for i in (0, 2):  # the real videos
+        it = ds[i]
+        frames = it["video"][:, 0, 0, 0].numpy().astype(int)
+        heard = np.floor(it["audio"].numpy()[::40] + 1e-4).astype(int)  # the frame each audio sample plays with
+        assert it["label"] == 1 and np.all(np.abs(heard - frames) >= 4)  # another time span ...
+        assert np.all(heard // 40 == i)  # ... of the same video
+    with pytest.raises(ValueError, match="source"):
+        TrainChunks(data, pseudo_fake={"prob": 1.0, "source": "elsewhere"})

@@ -4,11 +4,15 @@ Data: a preprocessed data dir (avdf.bin.preprocess_av): ``faces.scp`` (or ``lips
 ``data.visual``), ``audio.scp``, ``utt2num_frames``, ``utt2fps``, ``utt2label`` and, where
 present, ``utt2label_video`` / ``utt2label_audio``. An item is a chunk of
 ``data.chunk_frames`` frames (1 s: 30 frames at 30 fps) with the ``data.audio_samples``
-samples that play with it (starting at the same instant). Training takes one random chunk
-of every video per epoch (``data.chunks_per_video`` of them), then
+samples that play with it (starting at the same instant). Training takes
+``data.chunks_per_video`` random chunks of every video per epoch (or, with
+``data.real_fraction``, draws real and fake videos in that proportion), then
 
 - temporally-local pseudo-fakes of real clips (``data.pseudo_fake``, avdf.data.pseudo_fakes;
-  prob 0 = off; the other clip is any training clip),
+  prob 0 = off). The other clip is any training chunk (``source: any``, the paper) or a
+  chunk of the same video at least half a chunk away (``source: same_video``: the same face
+  and voice saying something else, so that only audio-visual synchrony tells the
+  pseudo-fake apart, not a change of identity),
 - re-vocoded audio fakes (``data.audio_fakes``: ``prob``, ``vocoders``; avdf.data.vocoders),
   which make the audio fake and leave the video label as it was (joint_av's audio head).
 
@@ -78,6 +82,10 @@ def chunk_starts(num_frames: int, chunk: int, max_chunks: int | None = None) -> 
     return starts
 
 
+def _fake(label: str) -> float:
+    return 1.0 if label == "spoof" else 0.0
+
+
 class AVData:
     """Random access to the chunks of a preprocessed data dir."""
 
@@ -100,9 +108,8 @@ class AVData:
                                f"or utt2num_frames entries (e.g. {missing[0]}); run utils/fix_data_dir.sh")
         video_label = read_kv(self.path / "utt2label_video") if (self.path / "utt2label_video").is_file() else label
         audio_label = read_kv(self.path / "utt2label_audio") if (self.path / "utt2label_audio").is_file() else {}
-        fake = lambda v: 1.0 if v == "spoof" else 0.0  # noqa: E731
-        self.labels = {u: (fake(label[u]), fake(video_label.get(u, label[u])), fake(audio_label.get(u, "bonafide")))
-                       for u in self.utts}
+        self.labels = {u: (_fake(label[u]), _fake(video_label.get(u, label[u])),
+                           _fake(audio_label.get(u, "bonafide"))) for u in self.utts}
         self.chunk_frames, self.audio_samples = int(chunk_frames), int(audio_samples)
         self._check_rates()
 
@@ -120,6 +127,7 @@ class AVData:
                     f"{self.path}: {utt}: {self.frames[utt]} frames at {self.fps[utt]:g} fps with audio at "
                     f"{rate:.0f} Hz, but data.chunk_frames={self.chunk_frames} / data.audio_samples="
                     f"{self.audio_samples} need {want:.0f} Hz: set preprocess.fps and preprocess.sample_rate to match")
+
     def __len__(self) -> int:
         return len(self.utts)
 
@@ -136,6 +144,14 @@ class AVData:
 
     def random_start(self, utt: str, rng: np.random.Generator) -> int:
         return int(rng.integers(0, max(1, self.frames[utt] - self.chunk_frames + 1)))
+
+    def shifted_start(self, utt: str, start: int, rng: np.random.Generator) -> int | None:
+        """A random chunk start of the same video at least half a chunk away from ``start``
+        (None when the video is too short to have one)."""
+        last = self.frames[utt] - self.chunk_frames
+        gap = max(2, self.chunk_frames // 2)
+        choices = [s for s in range(0, last + 1) if abs(s - start) >= gap]
+        return int(choices[int(rng.integers(len(choices)))]) if choices else None
 
 
 def _item(key: str, video: np.ndarray, audio: np.ndarray, labels: tuple[float, float, float]) -> dict:
@@ -161,6 +177,9 @@ class TrainChunks(Dataset):
         if self.real_fraction is not None and not (self.by_class[0.0] and self.by_class[1.0]):
             raise DataDirError(f"{data.path}: data.real_fraction needs real and fake videos")
         pf = dict(pseudo_fake or {})
+        self.pf_source = pf.pop("source", "any")
+        if self.pf_source not in ("any", "same_video"):
+            raise ValueError(f"data.pseudo_fake.source must be any or same_video, got {self.pf_source!r}")
         self.faker = PseudoFaker(**pf) if float(pf.get("prob", 0)) > 0 else None
         af = dict(audio_fakes or {})
         self.audio_fake_prob = float(af.get("prob", 0))
@@ -183,10 +202,15 @@ class TrainChunks(Dataset):
         else:
             pool = self.by_class[0.0 if rng.random() < self.real_fraction else 1.0]
             utt = pool[int(rng.integers(len(pool)))]
-        video, audio = self.data.chunk(utt, self.data.random_start(utt, rng))
+        start = self.data.random_start(utt, rng)
+        video, audio = self.data.chunk(utt, start)
         label, lv, la = self.data.labels[utt]
         if self.faker is not None and label == 0:  # pseudo-fakes are made from real clips
             def other():
+                if self.pf_source == "same_video":
+                    shifted = self.data.shifted_start(utt, start, rng)
+                    if shifted is not None:
+                        return self.data.chunk(utt, shifted)
                 j = self.data.utts[int(rng.integers(len(self.data)))]
                 return self.data.chunk(j, self.data.random_start(j, rng))
             video, audio, info = self.faker(video, audio, other, rng)
