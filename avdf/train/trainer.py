@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 10, "average": 1, "keep": 0, "amp": "auto", "compile": False,
     "channels_last": False, "patience": 0, "log_interval": 50, "valid_every": 1,
+    "num_threads": 0,  # CPU intra-op threads per process (0: torch's default)
 }
 
 
@@ -143,6 +144,8 @@ class Trainer:
         final = self.exp_dir / "model.pt"
         epochs = int(self.tcfg["epochs"])
         self._write_metadata()
+        if int(self.tcfg["num_threads"]) > 0:  # small models on busy CPUs run faster on one thread
+            torch.set_num_threads(int(self.tcfg["num_threads"]))
         seed_everything(self.seed)
         model = self.task.build_model().to(self.device)
         if self.tcfg["channels_last"]:
