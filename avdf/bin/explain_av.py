@@ -90,7 +90,7 @@ def plot_maps(utt: str, label: str, frame: np.ndarray, out: dict, score: float, 
         maps += [("attention", out["attention"]), ("distance x attention", out["product"])]
     fig, axes = plt.subplots(1, len(maps) + 2, figsize=(3 * (len(maps) + 2), 3.2))
     axes[0].imshow(frame)
-    axes[0].set_title(f"face at {t0:.1f} s")
+    axes[0].set_title(f"input frame at {t0:.1f} s")
     for ax, (name, m) in zip(axes[1:], maps):
         im = ax.imshow(m, cmap="viridis")
         ax.set_title(name)
@@ -99,7 +99,7 @@ def plot_maps(utt: str, label: str, frame: np.ndarray, out: dict, score: float, 
     heat = cv2.resize((last - last.min()) / (np.ptp(last) + 1e-12), frame.shape[1::-1], interpolation=cv2.INTER_CUBIC)
     axes[-1].imshow(frame)
     axes[-1].imshow(heat, cmap="jet", alpha=0.45)
-    axes[-1].set_title(f"{maps[-1][0]} on the face")
+    axes[-1].set_title(f"{maps[-1][0]} on the frame")
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])

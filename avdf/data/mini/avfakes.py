@@ -23,10 +23,11 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from avdf.data.mini.common import active_level_db, narrowband, speech_bounds
-from avdf.data.mini.faces import Face
+from avdf.data.audio import resample
+from avdf.data.mini.common import CHANNEL_SR, active_level_db, narrowband, speech_bounds
+from avdf.data.mini.faces import FACE_PX, PORTRAIT, Face, load_face, robustly_detectable
 from avdf.data.mini.speech import load_speech
-from avdf.data.mini.talking_head import FaceLayer
+from avdf.data.mini.talking_head import Animator, FaceLayer, Framing
 
 logger = logging.getLogger(__name__)
 
@@ -74,22 +75,25 @@ def finish_audio(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray
     return (x * (0.95 / peak) if peak > 0.95 else x).astype(np.float32)
 
 
-def revocode(x: np.ndarray, sr: int, method: str, rng: np.random.Generator, **params) -> np.ndarray:
+def revocode(x: np.ndarray, sr: int, method: str, rng: np.random.Generator, work_sr: int = CHANNEL_SR,
+             **params) -> np.ndarray:
     """``x`` analysed and re-synthesised by a vocoder of :mod:`avdf.data.vocoders`
-    (:data:`VOCODERS`: Griffin-Lim, WORLD, LPC), same length; ``params`` go to the vocoder."""
+    (:data:`VOCODERS`: Griffin-Lim, WORLD, LPC), same length; ``params`` go to the vocoder.
+    The vocoder runs at ``work_sr`` (by default the 8 kHz channel every track ends in)."""
     from avdf.data.vocoders import get_vocoder
 
     if method not in VOCODERS:
         raise ValueError(f"unknown vocoder {method!r}; known: {', '.join(VOCODERS)}")
-    return _fit(np.asarray(get_vocoder(method)(x, sr, rng, **params), np.float32), len(x))
+    y = get_vocoder(method)(resample(x, sr, work_sr), work_sr, rng, **params)
+    return _fit(resample(np.asarray(y, np.float32), work_sr, sr), len(x))
 
 
 def clone_voice(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
     """An rtvc-like cloned voice: ``x`` (real speech of the voice to clone) re-synthesised
     the way statistical parametric TTS renders speech (WORLD with a coded spectral envelope
-    and a smoothed F0 contour)."""
-    return revocode(x, sr, "world", rng, sp_dims=int(rng.choice([16, 20, 24])),
-                    f0_smooth_ms=float(rng.uniform(30.0, 80.0)))
+    and a smoothed F0 contour). At 16 kHz: WORLD's aperiodicity band coding needs it."""
+    return revocode(x, sr, "world", rng, work_sr=16000, frame_period=10.0,
+                    sp_dims=int(rng.choice([16, 20, 24])), f0_smooth_ms=float(rng.uniform(30.0, 80.0)))
 
 
 def synthetic_speech(language: str, gender: str, duration: float, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -188,3 +192,19 @@ def face_swap_layer(target: Face, donor: Face, style: str, rng: np.random.Genera
         alpha = cv2.GaussianBlur(cv2.dilate(mask, np.ones((7, 7), np.uint8)), (0, 0), 3)
         jitter = rng.uniform(0.25, 0.5)
     return FaceLayer(np.ascontiguousarray(comp), np.clip(alpha, 0, 1).astype(np.float32), jitter)
+
+
+def pick_donor(target: str, candidates: Sequence[str], style: str, rng: np.random.Generator) -> str:
+    """A donor face id for swapping into ``target``, drawn at random from ``candidates``
+    among those whose swapped face, mouth closed and wide open, the Haar cascade still
+    finds robustly (the face-swap tools' output is a face; a pair that blends into no
+    detectable face is skipped). Falls back to a random candidate when no pair passes."""
+    order = [candidates[i] for i in rng.permutation(len(candidates))]
+    face = load_face(target)
+    animator = Animator(face, Framing(PORTRAIT, PORTRAIT, FACE_PX))
+    for donor in order:
+        layer = face_swap_layer(face, load_face(donor), style, np.random.default_rng(0))
+        if all(robustly_detectable(animator.portrait(opening, layer)) for opening in (0.0, 1.0)):
+            return donor
+    logger.warning("no donor gives a detectable %s swap onto %s; using %s", style, target, order[0])
+    return order[0]

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from avdf.data.mini.avclips import MIN_UTT_S, ClipSpec, Voice, render_clip, single_thread
-from avdf.data.mini.avfakes import SWAP_STYLES, VOCODERS
+from avdf.data.mini.avfakes import SWAP_STYLES, VOCODERS, pick_donor
 from avdf.data.mini.common import job_rng, run_jobs, stable_int, write_lines
 from avdf.data.mini.faces import choose_faces, load_face
 from avdf.data.mini.speech import real_speakers
@@ -166,8 +166,8 @@ def _fake(base: ClipSpec, kind: str, name: str, folder: str, others: list[str], 
         changes["segment"] = (round(float(start), 3), round(float(start + length), 3))
         segment = f"{changes['segment'][0]:.3f}-{changes['segment'][1]:.3f}"
     if kind in ("faceswap", "both"):
-        donor = others[int(rng.integers(len(others)))]
         video = SWAP_STYLES[int(rng.integers(len(SWAP_STYLES)))]
+        donor = pick_donor(fid, others, video, rng)
         changes["swap"] = (donor, video)
     if kind == "lipsync":
         video = "lipsync"
@@ -207,6 +207,16 @@ def _write_metadata(out: Path, entries: list[_Entry], seed: int) -> None:
     rows = [",".join((e.name, e.folder, e.label, e.attack, e.video, e.audio, e.segment, e.identity, e.donor, e.voice,
                       e.original)) for e in sorted(entries, key=lambda e: (e.folder, e.name))]
     write_lines(out / "mini_fake_types.csv", [TYPES_HEADER] + rows)
+
+
+def write_metadata_only(out: Path, *, size: str, seed: int) -> None:
+    """Write the metadata files ``generate`` writes (metadata.json per part, test/labels.csv,
+    mini_fake_types.csv) without rendering any media: a dry run, and a cheap check of
+    determinism."""
+    _, entries = _plan(SIZES[size], seed, out)
+    for folder in {e.folder for e in entries}:
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    _write_metadata(out, entries, seed)
 
 
 def generate(out: Path, *, size: str, seed: int, jobs: int) -> str:

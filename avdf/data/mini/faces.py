@@ -204,12 +204,14 @@ def _mouth_line(grey: np.ndarray, box: tuple[float, float, float, float], mx: fl
     return y0 + float(np.argmin(strip + prior)) if len(strip) else y + 0.80 * h
 
 
-def _robust(portrait: np.ndarray) -> bool:
+def robustly_detectable(portrait: np.ndarray) -> bool:
     """Whether the cascade still finds the face smaller and turned a little, as the
     animation shows it (faces found only at one exact pose make unusable videos)."""
+    side = int(FACE_PX * 2.2)                    # the face and some surroundings at scale 0.7
     for angle, scale in ((-5.0, 0.7), (5.0, 0.7), (0.0, 0.55)):
         m = cv2.getRotationMatrix2D(FACE_CENTRE, angle, scale)
-        img = cv2.warpAffine(portrait, m, (PORTRAIT, PORTRAIT), borderMode=cv2.BORDER_REPLICATE)
+        m[:, 2] += (side / 2 - FACE_CENTRE[0], side / 2 - FACE_CENTRE[1])
+        img = cv2.warpAffine(portrait, m, (side, side), borderMode=cv2.BORDER_REPLICATE)
         if len(detect_faces(img, min_size=int(FACE_PX * scale * 0.7), max_size=int(FACE_PX * scale * 1.5))) == 0:
             return False
     return True
@@ -238,7 +240,7 @@ def _make_face(fid: str, img: np.ndarray, box: np.ndarray, source: str, licence:
         m = cv2.getRotationMatrix2D(((lx + rx) / 2, (ly + ry) / 2), roll, 1.0)
         portrait = cv2.warpAffine(portrait, m, (PORTRAIT, PORTRAIT), flags=cv2.INTER_CUBIC,
                                   borderMode=cv2.BORDER_REPLICATE)
-    if not _robust(portrait):
+    if not robustly_detectable(portrait):
         logger.info("face %s: not found reliably under small pose changes, left out", fid)
         return None
     mx = (eyes[0][0] + eyes[1][0]) / 2

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from avdf.data.mini.avclips import MIN_UTT_S, ClipSpec, Voice, render_clip, single_thread
+from avdf.data.mini.avfakes import pick_donor
 from avdf.data.mini.common import job_rng, random_ytid, run_jobs, write_lines
 from avdf.data.mini.faces import choose_faces, load_face
 from avdf.data.mini.speech import real_speakers
@@ -185,6 +186,11 @@ def _plan(size: Size, seed: int, out: Path) -> tuple[list[_Row], list[ClipSpec],
         def other() -> _Id:
             return others[int(rng.integers(len(others)))]
 
+        def donor(style: str) -> _Id:
+            """Another id whose face swapped into this one stays detectable."""
+            face = pick_donor(ident.face, [o.face for o in others], style, rng)
+            return next(o for o in others if o.face == face)
+
         def fake_audio(voice: Voice) -> dict:
             """D's fake audio: a cloned voice, or TTS for one id in three."""
             return dict(audio="tts") if n_id % 3 == 2 else dict(audio="clone", other_voice=voice)
@@ -195,7 +201,7 @@ def _plan(size: Size, seed: int, out: Path) -> tuple[list[_Row], list[ClipSpec],
             other_voice=ident.voice)
         for j in range(size.c_per_id):
             method = C_METHODS[(n_id + j) % len(C_METHODS)]
-            x = other()
+            x = other() if method == "wav2lip" else donor(method)
             if method == "faceswap":
                 k = int(rng.integers(1, 12))
                 if rng.random() < 0.5:
@@ -213,7 +219,9 @@ def _plan(size: Size, seed: int, out: Path) -> tuple[list[_Row], list[ClipSpec],
                     audio="swap", other_voice=x.voice, mouth="audio", lowres_mouth=True)
         for j in range(size.d_per_id):
             method = D_METHODS[(n_id + j) % len(D_METHODS)]
-            x, y = other(), other()
+            x = {"wav2lip": other, "fsgan-wav2lip": lambda: donor("fsgan"),
+                 "faceswap-wav2lip": lambda: donor("faceswap")}[method]()
+            y = other()
             lipsync = dict(mouth="audio", lowres_mouth=True)
             if method == "wav2lip":
                 add(_Row(src[0], x.source, "-", method, "D", *src[1:], f"{nn}_{x.source}_wavtolip.mp4"),
@@ -260,6 +268,22 @@ def _test_lists(rows: list[_Row], k: int) -> tuple[list[str], list[str]]:
     return real, fake
 
 
+def _write_metadata(out: Path, rows: list[_Row], dups: list[_Row], cfg: Size) -> int:
+    """``meta_data.csv`` and the mini test lists; returns the length of each list."""
+    write_lines(out / ROOT / "meta_data.csv", [HEADER] + [r.csv() for r in _meta_order(rows) + dups])
+    real, fake = _test_lists(rows, cfg.test_per_cell)
+    write_lines(out / "lists" / "fakeavceleb_test_real.txt", real)
+    write_lines(out / "lists" / "fakeavceleb_test_fake.txt", fake)
+    return len(real)
+
+
+def write_metadata_only(out: Path, *, size: str, seed: int) -> None:
+    """Write the metadata files ``generate`` writes (meta_data.csv, the mini test lists)
+    without rendering any media: a dry run, and a cheap check of determinism."""
+    rows, _, dups = _plan(SIZES[size], seed, out)
+    _write_metadata(out, rows, dups, SIZES[size])
+
+
 def generate(out: Path, *, size: str, seed: int, jobs: int) -> str:
     """Write the mini FakeAVCeleb v1.2 tree under ``out/FakeAVCeleb_v1.2``; return the
     README.mini.md body."""
@@ -270,17 +294,14 @@ def generate(out: Path, *, size: str, seed: int, jobs: int) -> str:
         Path(s.path).parent.mkdir(parents=True, exist_ok=True)
     logger.info("rendering %d FakeAVCeleb clips with %d worker(s)", len(specs), jobs)
     infos = run_jobs(render_clip, specs, jobs, desc="FakeAVCeleb clips")
-    write_lines(out / ROOT / "meta_data.csv", [HEADER] + [r.csv() for r in _meta_order(rows) + dups])
-    real, fake = _test_lists(rows, cfg.test_per_cell)
-    write_lines(out / "lists" / "fakeavceleb_test_real.txt", real)
-    write_lines(out / "lists" / "fakeavceleb_test_fake.txt", fake)
+    n_test = _write_metadata(out, rows, dups, cfg)
     prov = []
     for row, spec, info in zip(rows, specs, infos):
         kind = "real" if row.category == "A" else f"fake:{row.category}:{row.method}"
         prov.append("\t".join((f"{ROOT}/{row.rel}", kind, f"face={spec.face};voice={spec.voice.speaker};"
                                f"speech={','.join(info.speech)};other_speech={','.join(info.other_speech)}")))
     write_lines(out / "provenance.tsv", sorted(prov))
-    return _readme(cfg, rows, dups, specs, len(real))
+    return _readme(cfg, rows, dups, specs, n_test)
 
 
 def _readme(cfg: Size, rows: list[_Row], dups: list[_Row], specs: list[ClipSpec], n_test: int) -> str:
@@ -323,8 +344,9 @@ def _readme(cfg: Size, rows: list[_Row], dups: list[_Row], specs: list[ClipSpec]
         "with a coded spectral envelope and a smoothed F0 (statistical-parametric rendering, rtvc-like).",
         "- **C faceswap** / **fsgan**: another id's face blended into the face region, following its motion "
         "(faceswap: low-resolution donor, colour-matched, alpha-blended; fsgan: sharper donor, Poisson-blended), "
-        "real audio. **C wav2lip**: the audio is the real speech of the id in `target1`, and the mouth is re-rendered "
-        "(lower face at a third of the resolution) to follow it 1-2 frames late and smoothed, as lip-sync generators do.",
+        "real audio. **C wav2lip**: the audio is the real speech of the id in `target1`, and the mouth is "
+        "re-rendered (lower face at a third of the resolution) to follow it 1-2 frames late and smoothed, as "
+        "lip-sync generators do.",
         "- **D wav2lip / fsgan-wav2lip / faceswap-wav2lip**: as C, lip-synced to fake audio: a cloned voice as in B "
         "(of the `target1` id for wav2lip, of the lip-sync id for the swaps), or, for one id in three, espeak-ng TTS "
         "in the voice's language and gender.",

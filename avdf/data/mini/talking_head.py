@@ -234,6 +234,16 @@ class Animator:
         m[1, 2] += fr.centre_y * fr.height + motion.shift[t, 1] * fr.face_px - FACE_CENTRE[1]
         return cv2.warpAffine(img, m, (fr.width, fr.height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
 
+    def portrait(self, opening: float, layer: FaceLayer | None = None) -> np.ndarray:
+        """The face in portrait coordinates with ``layer`` blended in (no misalignment)
+        and the mouth at ``opening``: what a frame shows before pose and light."""
+        img = self.face.image.copy()
+        if layer is not None:
+            a = layer.alpha[..., None]
+            img = np.clip(a * layer.image + (1 - a) * img, 0, 255).astype(np.uint8)
+        self._mouth(img, opening)
+        return img
+
     def render(self, opening: np.ndarray, motion: Motion, rng: np.random.Generator, *,
                layer: FaceLayer | None = None, layer_on: np.ndarray | None = None,
                lowres_mouth: np.ndarray | None = None, noise_std: float = 1.5) -> np.ndarray:
