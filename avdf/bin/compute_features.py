@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from avdf.data.audio import AudioError, WavScp
 from avdf.data.datadir import DataDirError, read_kv, write_kv
 from avdf.features import build_frontend
 from avdf.utils.config import load_config
-from avdf.utils.fileio import atomic_open
+from avdf.utils.fileio import atomic_ark_scp
 from avdf.utils.log import setup_logging
 
 logger = logging.getLogger("compute_features")
@@ -54,39 +53,27 @@ def compute_job(cfg: dict, data: Path, out_dir: Path, nj: int, job: int, skip_ba
     scp = WavScp(data / "wav.scp", expected_sr=None if resample else sr, resample_to=sr if resample else None)
     utts = job_slice(scp.keys(), nj, job)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ark = out_dir / f"feats.{job}.ark"
-    tmp_ark, tmp_scp = out_dir / f".feats.{job}.ark.tmp", out_dir / f".feats.{job}.scp.tmp"
     num_frames: dict[str, int] = {}
     bad: dict[str, str] = {}
-    try:
-        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
-            for utt in tqdm(utts, desc=f"features job {job}/{nj}", mininterval=10, disable=None):
-                try:
-                    wave, _ = scp.read(utt)
-                except AudioError as e:
-                    if not skip_bad:
-                        raise
-                    logger.warning("skipping %s: %s", utt, e)
-                    bad[utt] = str(e).replace("\n", " ")
-                    continue
-                feats = frontend(torch.from_numpy(wave)[None])[0].float().numpy()
-                if not np.isfinite(feats).all():
-                    msg = f"{scp.path}:{scp.line[utt]}: features of {utt} contain NaN or inf"
-                    if not skip_bad:
-                        raise AudioError(msg)
-                    bad[utt] = msg
-                    continue
-                writer(utt, feats)
-                num_frames[utt] = feats.shape[0]
-        # the scp names the temporary ark: point it at the final name, then move both
-        with open(tmp_scp, encoding="utf-8") as f:
-            lines = [ln.replace(str(tmp_ark), str(ark), 1) for ln in f]
-        with atomic_open(out_dir / f"feats.{job}.scp") as f:
-            f.writelines(lines)
-        os.replace(tmp_ark, ark)
-    finally:
-        tmp_ark.unlink(missing_ok=True)
-        tmp_scp.unlink(missing_ok=True)
+    with atomic_ark_scp(out_dir / f"feats.{job}.ark", out_dir / f"feats.{job}.scp") as writer:
+        for utt in tqdm(utts, desc=f"features job {job}/{nj}", mininterval=10, disable=None):
+            try:
+                wave, _ = scp.read(utt)
+            except AudioError as e:
+                if not skip_bad:
+                    raise
+                logger.warning("skipping %s: %s", utt, e)
+                bad[utt] = str(e).replace("\n", " ")
+                continue
+            feats = frontend(torch.from_numpy(wave)[None])[0].float().numpy()
+            if not np.isfinite(feats).all():
+                msg = f"{scp.path}:{scp.line[utt]}: features of {utt} contain NaN or inf"
+                if not skip_bad:
+                    raise AudioError(msg)
+                bad[utt] = msg
+                continue
+            writer(utt, feats)
+            num_frames[utt] = feats.shape[0]
     write_kv(out_dir / f"utt2num_frames.{job}", num_frames)
     write_kv(out_dir / f"bad_utts.{job}", bad)
     return len(num_frames), len(bad)

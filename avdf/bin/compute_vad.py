@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from avdf.bin.compute_features import job_slice
 from avdf.data.datadir import DataDirError, read_kv, write_kv
 from avdf.features.vad import compute_vad, vad_options
 from avdf.utils.config import load_config
-from avdf.utils.fileio import atomic_open
+from avdf.utils.fileio import atomic_ark_scp
 from avdf.utils.log import setup_logging
 
 logger = logging.getLogger("compute_vad")
@@ -39,24 +38,14 @@ def vad_job(data: Path, out_dir: Path, nj: int, job: int, opts: dict) -> tuple[i
     feats = read_kv(feats_scp)
     utts = job_slice(list(feats), nj, job)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ark, tmp_ark, tmp_scp = out_dir / f"vad.{job}.ark", out_dir / f".vad.{job}.ark.tmp", out_dir / f".vad.{job}.scp.tmp"
     voiced = total = 0
-    try:
-        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
-            for utt in tqdm(utts, desc=f"vad job {job}/{nj}", mininterval=10, disable=None):
-                x = kaldiio.load_mat(feats[utt])
-                v = compute_vad(x, **opts)
-                voiced += int(v.sum())
-                total += len(v)
-                writer(utt, v.astype(np.float32))
-        with open(tmp_scp, encoding="utf-8") as f:
-            lines = [ln.replace(str(tmp_ark), str(ark), 1) for ln in f]
-        with atomic_open(out_dir / f"vad.{job}.scp") as f:
-            f.writelines(lines)
-        os.replace(tmp_ark, ark)
-    finally:
-        tmp_ark.unlink(missing_ok=True)
-        tmp_scp.unlink(missing_ok=True)
+    with atomic_ark_scp(out_dir / f"vad.{job}.ark", out_dir / f"vad.{job}.scp") as writer:
+        for utt in tqdm(utts, desc=f"vad job {job}/{nj}", mininterval=10, disable=None):
+            x = kaldiio.load_mat(feats[utt])
+            v = compute_vad(x, **opts)
+            voiced += int(v.sum())
+            total += len(v)
+            writer(utt, v.astype(np.float32))
     return len(utts), voiced / max(1, total)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from avdf.bin.compute_features import job_slice
 from avdf.data.audio import AudioError
 from avdf.data.datadir import DataDirError, read_kv, write_kv
 from avdf.utils.config import get, load_config
-from avdf.utils.fileio import atomic_open
+from avdf.utils.fileio import atomic_ark_scp
 from avdf.utils.log import setup_logging
 
 logger = logging.getLogger("extract_embeddings")
@@ -101,31 +100,20 @@ def extract_job(exp_dir: Path, data: Path, out_dir: Path, nj: int, job: int, ski
     reader = FeatureReader(data, cfg)
     utts = job_slice(reader.utts(), nj, job)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ark, tmp_ark, tmp_scp = (out_dir / f"{kind}.{job}.ark", out_dir / f".{kind}.{job}.ark.tmp",
-                             out_dir / f".{kind}.{job}.scp.tmp")
     bad: dict[str, str] = {}
-    try:
-        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
-            for utt in tqdm(utts, desc=f"{kind} job {job}/{nj}", mininterval=10, disable=None):
-                try:
-                    feats = reader.read(utt)
-                    if len(feats) == 0:
-                        raise AudioError(f"{data}: utterance {utt} has no frames")
-                except (AudioError, DataDirError) as e:
-                    if not skip_bad:
-                        raise
-                    logger.warning("skipping %s: %s", utt, e)
-                    bad[utt] = str(e).replace("\n", " ")
-                    continue
-                writer(utt, embed(feats).astype(np.float32))
-        with open(tmp_scp, encoding="utf-8") as f:
-            lines = [ln.replace(str(tmp_ark), str(ark), 1) for ln in f]
-        with atomic_open(out_dir / f"{kind}.{job}.scp") as f:
-            f.writelines(lines)
-        os.replace(tmp_ark, ark)
-    finally:
-        tmp_ark.unlink(missing_ok=True)
-        tmp_scp.unlink(missing_ok=True)
+    with atomic_ark_scp(out_dir / f"{kind}.{job}.ark", out_dir / f"{kind}.{job}.scp") as writer:
+        for utt in tqdm(utts, desc=f"{kind} job {job}/{nj}", mininterval=10, disable=None):
+            try:
+                feats = reader.read(utt)
+                if len(feats) == 0:
+                    raise AudioError(f"{data}: utterance {utt} has no frames")
+            except (AudioError, DataDirError) as e:
+                if not skip_bad:
+                    raise
+                logger.warning("skipping %s: %s", utt, e)
+                bad[utt] = str(e).replace("\n", " ")
+                continue
+            writer(utt, embed(feats).astype(np.float32))
     write_kv(out_dir / f"bad_utts.{job}", bad)
     return len(utts) - len(bad), len(bad)
 

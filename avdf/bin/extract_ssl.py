@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -39,7 +38,7 @@ from avdf.data.video import VideoError, load_frames, preprocess_conf
 from avdf.features.ssl import CheckpointError
 from avdf.models.av.ssl_encoders import build_encoder
 from avdf.utils.config import ConfigError, load_config
-from avdf.utils.fileio import atomic_open
+from avdf.utils.fileio import atomic_ark_scp, atomic_open
 from avdf.utils.log import setup_logging
 
 logger = logging.getLogger("extract_ssl")
@@ -70,41 +69,31 @@ def extract_job(cfg: dict, data: Path, out_dir: Path, nj: int, job: int, audio_s
     utts = job_slice(list(ref), nj, job)
     out_dir.mkdir(parents=True, exist_ok=True)
     ark, scp = out_dir / f"feats.{job}.ark", out_dir / f"feats.{job}.scp"
-    tmp_ark, tmp_scp = out_dir / f".feats.{job}.ark.tmp", out_dir / f".feats.{job}.scp.tmp"
     frames_of: dict[str, int] = {}
     rate_of: dict[str, str] = {}
     bad: dict[str, str] = {}
-    try:
-        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
-            for utt in tqdm(utts, desc=f"ssl job {job}/{nj}", mininterval=10, disable=None):
-                try:
-                    audio = frames = None
-                    if needs_audio:
-                        wave = np.asarray(kaldiio.load_mat(inputs["audio.scp"][utt]), dtype=np.float32).reshape(-1)
-                        if audio_sr != encoder.sample_rate:
-                            wave = resample(wave, audio_sr, encoder.sample_rate)
-                        audio = torch.from_numpy(np.ascontiguousarray(wave)).to(device)
-                    if needs_faces:
-                        frames = torch.from_numpy(load_frames(inputs["faces.scp"][utt])).to(device)
-                    feats = encoder.encode(audio, frames).float().cpu().numpy()
-                except (VideoError, ValueError, RuntimeError, OSError) as e:
-                    logger.warning("leaving out %s: %s", utt, e)
-                    bad[utt] = f"{data}: {utt}: {e}".replace("\n", " ")
-                    continue
-                if feats.ndim != 2 or not np.isfinite(feats).all():
-                    bad[utt] = f"{data}: {utt}: features of shape {feats.shape} are not finite T x D"
-                    continue
-                writer(utt, feats)
-                frames_of[utt] = feats.shape[0]
-                rate_of[utt] = f"{encoder.frame_rate(float(fps[utt]) if utt in fps else None):.6g}"
-        with open(tmp_scp, encoding="utf-8") as f:
-            lines = [ln.replace(str(tmp_ark), str(ark), 1) for ln in f]
-        with atomic_open(scp) as f:
-            f.writelines(lines)
-        os.replace(tmp_ark, ark)
-    finally:
-        tmp_ark.unlink(missing_ok=True)
-        tmp_scp.unlink(missing_ok=True)
+    with atomic_ark_scp(ark, scp) as writer:
+        for utt in tqdm(utts, desc=f"ssl job {job}/{nj}", mininterval=10, disable=None):
+            try:
+                audio = frames = None
+                if needs_audio:
+                    wave = np.asarray(kaldiio.load_mat(inputs["audio.scp"][utt]), dtype=np.float32).reshape(-1)
+                    if audio_sr != encoder.sample_rate:
+                        wave = resample(wave, audio_sr, encoder.sample_rate)
+                    audio = torch.from_numpy(np.ascontiguousarray(wave)).to(device)
+                if needs_faces:
+                    frames = torch.from_numpy(load_frames(inputs["faces.scp"][utt])).to(device)
+                feats = encoder.encode(audio, frames).float().cpu().numpy()
+            except (VideoError, ValueError, RuntimeError, OSError) as e:
+                logger.warning("leaving out %s: %s", utt, e)
+                bad[utt] = f"{data}: {utt}: {e}".replace("\n", " ")
+                continue
+            if feats.ndim != 2 or not np.isfinite(feats).all():
+                bad[utt] = f"{data}: {utt}: features of shape {feats.shape} are not finite T x D"
+                continue
+            writer(utt, feats)
+            frames_of[utt] = feats.shape[0]
+            rate_of[utt] = f"{encoder.frame_rate(float(fps[utt]) if utt in fps else None):.6g}"
     write_kv(out_dir / f"utt2num_frames.{job}", frames_of)
     write_kv(out_dir / f"utt2frame_rate.{job}", rate_of)
     write_kv(out_dir / f"bad_utts.{job}", bad)

@@ -38,3 +38,26 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
             yield f
             f.flush()
             os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_ark_scp(ark: str | os.PathLike, scp: str | os.PathLike, **writer_opts) -> Iterator:
+    """A kaldiio ``WriteHelper`` (``writer(key, array)``) over temporary files beside ``ark``
+    and ``scp``; when the block succeeds the ark is moved into place and the scp, rewritten to
+    name the final ark, replaces ``scp``. On an exception neither is left behind.
+    ``writer_opts`` go to ``kaldiio.WriteHelper`` (e.g. ``write_function="numpy"``)."""
+    import kaldiio
+
+    ark, scp = Path(ark), Path(scp)
+    tmp_ark, tmp_scp = ark.with_name(f".{ark.name}.tmp"), scp.with_name(f".{scp.name}.tmp")
+    try:
+        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}", **writer_opts) as writer:
+            yield writer
+        with open(tmp_scp, encoding="utf-8") as f:
+            lines = [ln.replace(str(tmp_ark), str(ark), 1) for ln in f]
+        os.replace(tmp_ark, ark)
+        with atomic_open(scp) as f:
+            f.writelines(lines)
+    finally:
+        tmp_ark.unlink(missing_ok=True)
+        tmp_scp.unlink(missing_ok=True)
