@@ -16,7 +16,7 @@ common=(--mini true --mini_size small --nj 2 --config conf/fgi_mini.yaml)
 
 echo
 echo "=== egs/dfdc/av1 on the small mini DFDC (test set; details and commands in egs/dfdc/av1/RESULTS.md) ==="
-sed -n '/<!-- summary -->/,/<!-- \/summary -->/p' RESULTS.md | grep '^|' | grep -E '^\| (experiment|---|fgi_mini)'
+sed -n '/<!-- summary -->/,/<!-- \/summary -->/p' RESULTS.md | grep -E '^\| (experiment|---|fgi_mini|fgi_mini_no_attention|fgi_mini_no_pseudo_fakes) \|'
 echo
 for e in fgi_mini fgi_mini_no_attention fgi_mini_no_pseudo_fakes; do
   echo "explanations of $e: $(pwd)/exp/$e/explain/ ($(ls exp/$e/explain/*.png 2>/dev/null | wc -l) PNGs)"

@@ -7,7 +7,8 @@
 RESULTS.md keeps a summary table (one row per experiment: AUC, EER, accuracy, date) and,
 below it, each experiment's section: the run.sh command, config, machine, date, the
 training time and selected epoch, and the metrics block of avdf.bin.compute_metrics (read
-with its JSON, the score file's ``.json``). Entries of other experiments are kept as they are.
+with its JSON, the score file's ``.json``). Entries of other experiments are kept as they are,
+and so is hand-written text between ``<!-- notes -->`` and ``<!-- /notes -->``.
 """
 from __future__ import annotations
 
@@ -70,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = dict(re.findall(r"^\| (\S+) (\|.*\|)$", old.split("<!-- /summary -->")[0], flags=re.M)) if old else {}
     rows = {k: f"| {k} {v}" for k, v in rows.items() if k != "experiment"}
     rows[args.name] = _row(args.name, metrics, epoch, date)
+    notes = re.search(r"<!-- notes -->\n.*?<!-- /notes -->\n", old, flags=re.S)
     text = (HEADER + "<!-- summary -->\n" + SUMMARY + "".join(rows[k] + "\n" for k in rows)
-            + "<!-- /summary -->\n\n"
+            + "<!-- /summary -->\n\n" + (notes.group(0) + "\n" if notes else "")
             + "".join(f"<!-- results:{k} -->\n{v}<!-- /results:{k} -->\n" for k, v in sections.items()))
     with atomic_open(args.results) as f:
         f.write(text)
