@@ -191,4 +191,4 @@ if stage_begin 6 "calibration and fusion ($fusion_tag)" "$expdir/$fusion_tag/.do
   report "$fusion_tag" eval "$out/eval.txt" "$datadir/eval" --llr
   stage_end "$expdir/$fusion_tag/.done"
 fi
-log "done: $exp"
+if [ "$stop_stage" -ge 3 ] && [ "$stage" -le 5 ]; then log "done: $exp"; else log "done (stages $stage-$stop_stage)"; fi
