@@ -21,7 +21,6 @@ import logging
 import sys
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 import torch
 from tqdm import tqdm
