@@ -22,23 +22,22 @@ file (avdf.data.datadir.fix_data_dir, as utils/fix_data_dir.sh).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
-import os
 import shutil
 import sys
 from pathlib import Path
 
 import cv2
-import kaldiio
 from tqdm import tqdm
 
 from avdf.data.audio import AudioError
 from avdf.data.datadir import DataDirError, fix_data_dir, read_kv, write_kv
 from avdf.data.video import VideoError, build_detector, preprocess_conf, preprocess_video
 from avdf.utils.config import ConfigError, load_config
-from avdf.utils.fileio import atomic_open
+from avdf.utils.fileio import atomic_ark_scp, atomic_open
 from avdf.utils.log import setup_logging
 
 logger = logging.getLogger("preprocess_av")
@@ -75,13 +74,12 @@ def run_job(conf: dict, data: Path, out_dir: Path, nj: int, job: int, skip_bad: 
     detector = build_detector(conf["detector"])
     out_dir.mkdir(parents=True, exist_ok=True)
     streams = [s for s in STREAMS if s != "lips" or int(conf["mouth_size"]) > 0]
-    final = {s: (out_dir / f"{s}.{job}.ark", out_dir / f"{s}.{job}.scp") for s in streams}
-    tmp = {s: (out_dir / f".{s}.{job}.ark.tmp", out_dir / f".{s}.{job}.scp.tmp") for s in streams}
     num_frames: dict[str, int] = {}
     fps: dict[str, str] = {}
     bad: dict[str, str] = {}
-    writers = {s: kaldiio.WriteHelper(f"ark,scp:{a},{p}", write_function="numpy") for s, (a, p) in tmp.items()}
-    try:
+    with contextlib.ExitStack() as stack:  # no ark/scp is moved into place unless every video was done
+        writers = {s: stack.enter_context(atomic_ark_scp(out_dir / f"{s}.{job}.ark", out_dir / f"{s}.{job}.scp",
+                                                         write_function="numpy")) for s in streams}
         for utt in tqdm(utts, desc=f"preprocess job {job}/{nj}", mininterval=10, disable=None):
             path = video_scp[utt]
             try:
@@ -99,21 +97,6 @@ def run_job(conf: dict, data: Path, out_dir: Path, nj: int, job: int, skip_bad: 
             writers["audio"](utt, crops.audio)
             num_frames[utt] = crops.faces.shape[0]
             fps[utt] = f"{crops.fps:.6g}"
-        for w in writers.values():
-            w.close()
-        for s, (ark, scp) in tmp.items():
-            # the scp names the temporary ark: point it at the final name, then move both
-            with open(scp, encoding="utf-8") as f:
-                lines = [ln.replace(str(ark), str(final[s][0]), 1) for ln in f]
-            with atomic_open(final[s][1]) as f:
-                f.writelines(lines)
-            os.replace(ark, final[s][0])
-    finally:
-        for w in writers.values():
-            w.close()
-        for ark, scp in tmp.values():
-            ark.unlink(missing_ok=True)
-            scp.unlink(missing_ok=True)
     write_kv(out_dir / f"utt2num_frames.{job}", num_frames)
     write_kv(out_dir / f"utt2fps.{job}", fps)
     write_kv(out_dir / f"bad_utts.{job}", bad)
