@@ -3,8 +3,8 @@
 Three distortions of the waveform itself, no external noise corpus:
 
 1. **Linear and non-linear convolutive noise** (``lnl``): the sum over ``n = 1..N_f`` of
-   ``x^n`` filtered by a random FIR filter, the cascade of ``n_bands`` random band-pass
-   (Hamming-window ``firwin``) filters with random centre, width and length; the
+   ``x^n`` filtered by a random FIR filter, the cascade of ``n_bands`` random notch
+   (band-stop, Hamming-window ``firwin``) filters with random centre, width and length; the
    linear term's gain is drawn in ``[min_gain, max_gain]`` dB, the non-linear terms'
    ``min_bias`` .. ``max_bias`` dB lower. Models channel and transducer colouring.
 2. **Impulsive signal-dependent noise** (``isd``): up to ``p_max`` % of the samples,
@@ -36,7 +36,7 @@ PARALLEL = {8: ("lnl", "isd")}
 class RawBoostConfig:
     algo: int = 5
     sample_rate: int = 16000
-    # band-pass filter bank (lnl and ssi)
+    # notch filter bank (lnl and ssi)
     n_bands: int = 5
     min_freq: float = 20.0
     max_freq: float = 8000.0
@@ -77,8 +77,11 @@ def _norm_peak(x: np.ndarray, always: bool = False) -> np.ndarray:
     return x
 
 
-def random_bandpass_cascade(c: RawBoostConfig, rng: np.random.Generator, gain_db: tuple[float, float]) -> np.ndarray:
-    """FIR taps of ``n_bands`` random band-pass filters in cascade, peak response set to the gain."""
+def random_notch_cascade(c: RawBoostConfig, rng: np.random.Generator, gain_db: tuple[float, float]) -> np.ndarray:
+    """FIR taps of ``n_bands`` random notch (band-stop) filters in cascade, peak response set to
+    the gain: the random colouring the paper's filter bank applies. (A cascade of band-*pass*
+    filters with unrelated bands would pass almost nothing: the product of their responses is
+    near zero everywhere, and a narrow-band signal could come out silent.)"""
     taps = np.ones(1)
     nyq = c.sample_rate / 2
     for _ in range(c.n_bands):
@@ -90,7 +93,8 @@ def random_bandpass_cascade(c: RawBoostConfig, rng: np.random.Generator, gain_db
         hi = min(fc + bw / 2, nyq - 1e-3)
         if hi <= lo:
             lo, hi = max(nyq - bw, 1e-3), nyq - 1e-3
-        taps = np.convolve(signal.firwin(n, [lo, hi], pass_zero=False, window="hamming", fs=c.sample_rate), taps)
+        taps = np.convolve(signal.firwin(n, [lo, hi], pass_zero="bandstop", window="hamming", fs=c.sample_rate),
+                           taps)
     gain = rng.uniform(*sorted(gain_db))
     _, h = signal.freqz(taps, 1, fs=c.sample_rate)
     return 10 ** (gain / 20) * taps / max(np.abs(h).max(), 1e-12)
@@ -107,7 +111,7 @@ def lnl_convolutive(x: np.ndarray, c: RawBoostConfig, rng: np.random.Generator) 
     y = np.zeros_like(x)
     for n in range(1, c.n_f + 1):
         gains = (c.min_gain, c.max_gain) if n == 1 else (c.min_gain - c.min_bias, c.max_gain - c.max_bias)
-        y += _fir_same(x ** n, random_bandpass_cascade(c, rng, gains))
+        y += _fir_same(x ** n, random_notch_cascade(c, rng, gains))
     return _norm_peak(y - y.mean())
 
 
@@ -120,7 +124,7 @@ def isd_additive(x: np.ndarray, c: RawBoostConfig, rng: np.random.Generator) -> 
 
 
 def ssi_additive(x: np.ndarray, c: RawBoostConfig, rng: np.random.Generator) -> np.ndarray:
-    noise = _norm_peak(_fir_same(rng.standard_normal(len(x)), random_bandpass_cascade(c, rng, (c.min_gain, c.max_gain))),
+    noise = _norm_peak(_fir_same(rng.standard_normal(len(x)), random_notch_cascade(c, rng, (c.min_gain, c.max_gain))),
                        always=True)
     snr = rng.uniform(c.snr_min, c.snr_max)
     scale = np.linalg.norm(x) / max(np.linalg.norm(noise), 1e-12) / 10 ** (snr / 20)
