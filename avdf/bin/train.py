@@ -14,7 +14,7 @@ import logging
 import sys
 
 from avdf.tasks import build_task
-from avdf.train.trainer import Trainer
+from avdf.train.trainer import TRAIN_DEFAULTS, Trainer
 from avdf.utils.config import load_config
 from avdf.utils.log import setup_logging
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", type=int, default=0)
     args, overrides = parser.parse_known_args(argv)
     setup_logging(args.verbose)
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(args.config, overrides, defaults={"train": TRAIN_DEFAULTS})
     data = {}
     if args.train_data:
         data["train"] = args.train_data

@@ -7,7 +7,9 @@ A config is a nested dict with ``model:``, ``frontend:``, ``loss:``, ``optim:`` 
 
 Values are parsed as YAML (``512`` -> int, ``true`` -> bool, ``[1,2]`` -> list). Overriding
 a key that the config does not have is an error (a typo would otherwise be silently
-ignored); prefix it with ``+`` to add a new key: ``--+model.extra 3``.
+ignored); prefix it with ``+`` to add a new key: ``--+model.extra 3``. A program may pass
+its documented defaults (``defaults=``): their keys count as known, so ``--train.num_threads 1``
+works on a config that leaves the trainer's default in place.
 """
 from __future__ import annotations
 
@@ -53,10 +55,21 @@ def parse_overrides(args: Sequence[str]) -> list[tuple[str, Any]]:
     return out
 
 
-def apply_override(cfg: dict, dotted_key: str, value: Any) -> None:
-    """Set ``cfg[a][b][c] = value`` for ``a.b.c``; ``+a.b.c`` may create the last key."""
-    create = dotted_key.startswith("+")
+def _has_key(tree: dict | None, parts: Sequence[str]) -> bool:
+    """Whether the nested dict ``tree`` holds the key path ``parts``."""
+    node: Any = tree or {}
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def apply_override(cfg: dict, dotted_key: str, value: Any, defaults: dict | None = None) -> None:
+    """Set ``cfg[a][b][c] = value`` for ``a.b.c``; ``+a.b.c`` may create the last key, and so
+    may a key that ``defaults`` (a nested dict of documented default values) holds."""
     parts = dotted_key.lstrip("+").split(".")
+    create = dotted_key.startswith("+") or _has_key(defaults, parts)
     node = cfg
     for depth, part in enumerate(parts[:-1]):
         if part not in node:
@@ -75,8 +88,9 @@ def apply_override(cfg: dict, dotted_key: str, value: Any) -> None:
     node[last] = value
 
 
-def load_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> dict:
-    """Read a YAML config (or start empty) and apply command-line overrides."""
+def load_config(path: str | os.PathLike | None, overrides: Sequence[str] = (), defaults: dict | None = None) -> dict:
+    """Read a YAML config (or start empty) and apply command-line overrides; keys of
+    ``defaults`` may be overridden without ``+`` (the defaults themselves are not merged in)."""
     cfg: dict = {}
     if path is not None:
         path = Path(path)
@@ -91,7 +105,7 @@ def load_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -
             raise ConfigError(f"{path}: the top level must be a mapping, got {type(cfg).__name__}")
     cfg = copy.deepcopy(cfg)
     for key, value in parse_overrides(overrides):
-        apply_override(cfg, key, value)
+        apply_override(cfg, key, value, defaults)
     return cfg
 
 
