@@ -1,11 +1,21 @@
 """One-class softmax (Zhang, Jiang, Li 2021) for countermeasures: bona fide embeddings are
 pulled within cosine ``m_real`` of one direction, spoofs pushed below ``m_fake``.
-Class 0 is bona fide, 1 spoof; the score (higher = bona fide) is the cosine."""
+Class 0 is bona fide, 1 spoof; the score (higher = bona fide) is the cosine.
+:func:`one_class_loss` is the loss on given cosines (the CM task's ``loss: {name: ocsoftmax}``
+with a model whose own head gives the cosine, avdf.models.cm.one_class)."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def one_class_loss(score: torch.Tensor, bona_fide: torch.Tensor, m_real: float = 0.9, m_fake: float = 0.2,
+                   alpha: float = 20.0) -> torch.Tensor:
+    """Per-item loss ``softplus(alpha (m_real - s))`` for bona fide and ``softplus(alpha (s -
+    m_fake))`` for spoofs, ``s`` the cosine to the bona fide direction (``bona_fide``: bool)."""
+    margin = torch.where(bona_fide, m_real - score, score - m_fake)
+    return F.softplus(alpha * margin)
 
 
 class OCSoftmax(nn.Module):
@@ -27,5 +37,5 @@ class OCSoftmax(nn.Module):
 
     def forward(self, emb: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s = self.score(emb)
-        margin = torch.where(labels == 0, self.m_real - s, s - self.m_fake)
-        return F.softplus(self.alpha * margin).mean(), torch.stack([self.alpha * s, -self.alpha * s], dim=1)
+        loss = one_class_loss(s, labels == 0, self.m_real, self.m_fake, self.alpha).mean()
+        return loss, torch.stack([self.alpha * s, -self.alpha * s], dim=1)

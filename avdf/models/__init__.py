@@ -19,6 +19,7 @@ MODELS: dict[str, str] = {
     "aasist": "avdf.models.cm.aasist:AASIST",
     "aasist_l": "avdf.models.cm.aasist:AASISTL",
     "ssl_aasist": "avdf.models.cm.ssl_aasist:SSLAASIST",
+    "one_class": "avdf.models.cm.one_class:OneClassCM",
     "fgi": "avdf.models.av.fgi:FineGrainedAV",
     "joint_av": "avdf.models.av.joint_av:JointAV",
 }

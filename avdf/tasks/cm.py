@@ -15,10 +15,16 @@ Config sections it reads::
       rawboost: {algo: 5}   # optional, training only (avdf.data.rawboost)
     loss:
       class_weights: [0.1, 0.9]   # (spoof, bona fide): AASIST's weighted cross-entropy
+      name: ocsoftmax             # optional: the one-class loss, for a one_class model
+      m_real: 0.9                 #   (its margins and scale, the paper's defaults)
+      m_fake: 0.2
+      alpha: 20
 
 Labels come from ``utt2label`` (bona fide = 1, spoof = 0). A model returns two logits
 ``(spoof, bona fide)`` (weighted cross-entropy; score = logit difference) or one score
-(weighted binary cross-entropy with logits; score = the output); higher = bona fide.
+(weighted binary cross-entropy with logits; score = the output); higher = bona fide. With
+``loss.name: ocsoftmax`` the model (avdf.models.cm.one_class) returns the cosine to its bona
+fide direction and the loss is OC-softmax's (avdf.losses.oc_softmax), weighted alike.
 Validation computes the dev EER (avdf.metrics) for model selection.
 """
 from __future__ import annotations
@@ -162,6 +168,16 @@ class CMTask(Task):
         if len(weights) != 2:
             raise ValueError(f"loss.class_weights must be [spoof, bonafide], got {weights}")
         self.class_weights = torch.tensor([float(w) for w in weights])
+        lcfg = dict(cfg.get("loss") or {})
+        self.one_class = lcfg.get("name") == "ocsoftmax"
+        if lcfg.get("name") not in (None, "ocsoftmax"):
+            raise ValueError(f"loss.name {lcfg['name']!r}: the cm task knows ocsoftmax (or no name: cross-entropy)")
+        self.oc_args = {k: float(lcfg[k]) for k in ("m_real", "m_fake", "alpha") if k in lcfg}
+        if self.oc_args and not self.one_class:
+            raise ValueError(f"loss.{next(iter(self.oc_args))} is an ocsoftmax setting: add loss.name: ocsoftmax")
+        # accuracy threshold on the score: halfway between the margins for OC-softmax's cosine
+        self.acc_threshold = (0.5 * (self.oc_args.get("m_real", 0.9) + self.oc_args.get("m_fake", 0.2))
+                              if self.one_class else 0.0)
 
     def _dataset(self, data_dir, train: bool, labelled: bool = True) -> CMDataset:
         d = self.dcfg
@@ -188,6 +204,14 @@ class CMTask(Task):
 
     def loss(self, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         w = self.class_weights.to(out.device)
+        if self.one_class:
+            if out.ndim != 1:
+                raise ValueError(f"loss ocsoftmax needs a model that returns cosines (B,), such as "
+                                 f"one_class; got {tuple(out.shape)}")
+            from avdf.losses.oc_softmax import one_class_loss
+            per = one_class_loss(out.float(), labels == 1, **self.oc_args)
+            sw = w[labels]
+            return (per * sw).sum() / sw.sum()
         if out.ndim == 2 and out.shape[1] == 2:
             return nn.functional.cross_entropy(out.float(), labels, weight=w)
         score = scores_from_output(out)
@@ -200,7 +224,7 @@ class CMTask(Task):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         out = model(x)
         loss = self.loss(out, y)
-        acc = ((scores_from_output(out.detach()) > 0).long() == y).float().mean()
+        acc = ((scores_from_output(out.detach()) > self.acc_threshold).long() == y).float().mean()
         return loss, {"acc": acc}
 
     def validation_outputs(self, model: nn.Module, batch, device: torch.device):

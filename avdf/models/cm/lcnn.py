@@ -5,7 +5,8 @@ followed by Max-Feature-Map (the channel-wise max of two halves), with 2x2 max-p
 after the 1st, 3rd, 5th and 9th, BatchNorm without affine parameters in between, and
 dropout 0.7 -> ``(B, frames/16, 32 * dim/16)`` -> two BLSTM layers (added to their input)
 -> average over time -> linear. ``num_classes: 1`` (the baseline) gives one score
-trained with a sigmoid (higher = bona fide); ``2`` gives two logits (spoof, bona fide).
+trained with a sigmoid (higher = bona fide); ``2`` gives two logits (spoof, bona fide); a
+larger number gives an embedding for a one-class head (avdf.models.cm.one_class).
 With 60-dim input the baseline has 269,729 trainable parameters.
 """
 from __future__ import annotations
@@ -46,8 +47,9 @@ class LCNN(nn.Module):
         super().__init__()
         if feat_dim < 16:
             raise ValueError(f"LCNN needs feat_dim >= 16 (four 2x2 poolings), got {feat_dim}")
-        if num_classes not in (1, 2):
-            raise ValueError(f"num_classes must be 1 (score) or 2 (logits), got {num_classes}")
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be 1 (score), 2 (logits) or the embedding size of a "
+                             f"one-class head (avdf.models.cm.one_class), got {num_classes}")
         bn = lambda c: nn.BatchNorm2d(c, affine=False)  # noqa: E731
         pool = lambda: nn.MaxPool2d(2, 2)  # noqa: E731
         self.cnn = nn.Sequential(

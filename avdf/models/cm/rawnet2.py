@@ -45,10 +45,12 @@ class ResBlock1d(nn.Module):
 
 
 class RawNet2(nn.Module):
-    """Waveform ``(B, T)`` at 16 kHz -> logits ``(B, 2)`` (spoof, bona fide)."""
+    """Waveform ``(B, T)`` at 16 kHz -> logits ``(B, 2)`` (spoof, bona fide), or with
+    ``nb_classes: D`` an embedding ``(B, D)`` for a one-class head (avdf.models.cm.one_class)."""
 
     def __init__(self, first_conv: int = 1024, filts: Sequence = (20, (20, 20), (20, 128), (128, 128)),
-                 gru_node: int = 1024, nb_gru_layer: int = 3, nb_fc_node: int = 1024, sample_rate: int = 16000):
+                 gru_node: int = 1024, nb_gru_layer: int = 3, nb_fc_node: int = 1024, sample_rate: int = 16000,
+                 nb_classes: int = 2):
         super().__init__()
         self.sample_rate = sample_rate
         n_sinc = int(filts[0])
@@ -62,7 +64,7 @@ class RawNet2(nn.Module):
         self.bn_before_gru = nn.BatchNorm1d(b2)
         self.gru = nn.GRU(b2, gru_node, num_layers=nb_gru_layer, batch_first=True)
         self.fc1 = nn.Linear(gru_node, nb_fc_node)
-        self.fc2 = nn.Linear(nb_fc_node, 2)
+        self.fc2 = nn.Linear(nb_fc_node, int(nb_classes))
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         x = nn.functional.max_pool1d(self.sinc(wave).abs(), 3)
