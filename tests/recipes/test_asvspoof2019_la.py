@@ -18,7 +18,7 @@ from tests.conftest import run_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "egs" / "asvspoof2019_la" / "cm1"
-MODELS = ("lfcc_gmm", "lfcc_lcnn", "rawnet2", "aasist", "aasist_l", "ssl_aasist")
+MODELS = ("lfcc_gmm", "lfcc_lcnn", "rawnet2", "rawnet2_oc", "aasist", "aasist_l", "ssl_aasist")
 EVAL_ATTACKS = [f"A{i:02d}" for i in range(7, 20)]
 
 
