@@ -75,6 +75,14 @@ def test_training_fakes_and_labels(tmp_path):
                                          "params": {"griffin_lim": {"n_mels": 8, "n_iter": 2}}}, sample_rate=1000)
     it = voc[0]
     assert it["label"] == 1 and it["label_audio"] == 1 and it["label_video"] == 0 and it["audio"].shape == (320,)
+    # self-blended segments make real videos video-fake; fake videos keep their labels
+    np.random.seed(1)
+    blend = TrainChunks(data, chunks_per_video=2, self_blend={"prob": 1.0, "scale": [2, 2]})
+    for i in range(len(blend)):
+        it = blend[i]
+        assert it["label"] == 1 and it["label_video"] == 1 and it["label_audio"] == 0
+    untouched = TrainChunks(data, self_blend={"prob": 0.0})
+    assert untouched.blender is None and [float(untouched[i]["label"]) for i in range(6)] == [0, 1, 0, 1, 0, 1]
 
 
 def test_loss_heads_and_validation_metrics(tmp_path):

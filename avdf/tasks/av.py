@@ -14,7 +14,11 @@ samples that play with it (starting at the same instant). Training takes
   and voice saying something else, so that only audio-visual synchrony tells the
   pseudo-fake apart, not a change of identity),
 - re-vocoded audio fakes (``data.audio_fakes``: ``prob``, ``vocoders``; avdf.data.vocoders),
-  which make the audio fake and leave the video label as it was (joint_av's audio head).
+  which make the audio fake and leave the video label as it was (joint_av's audio head),
+- self-blended video segments of real clips (``data.self_blend``: ``prob`` and the settings
+  of avdf.data.self_blend): a region of the frames blended with a lower-resolution,
+  colour-changed copy of itself over a segment, labelled video fake (face-swap traces
+  without a change of identity or of lip motion).
 
 Labels are 1 = fake: ``label`` (any fake), ``label_video`` and ``label_audio`` (from the
 per-modality files when the data dir has them; otherwise the video label is the overall
@@ -40,6 +44,7 @@ from torch.utils.data import Dataset
 
 from avdf.data.datadir import DataDirError, read_kv
 from avdf.data.pseudo_fakes import PseudoFaker
+from avdf.data.self_blend import SelfBlend
 from avdf.data.video import load_frames
 from avdf.metrics import auc
 from avdf.tasks import Task
@@ -48,7 +53,8 @@ logger = logging.getLogger(__name__)
 
 DATA_DEFAULTS: dict[str, Any] = {
     "visual": "faces", "chunk_frames": 30, "audio_samples": 48000, "chunks_per_video": 1,
-    "valid_max_chunks": 10, "pseudo_fake": {"prob": 0.0}, "audio_fakes": {"prob": 0.0}, "real_fraction": None,
+    "valid_max_chunks": 10, "pseudo_fake": {"prob": 0.0}, "audio_fakes": {"prob": 0.0}, "self_blend": {"prob": 0.0},
+    "real_fraction": None,
 }
 
 
@@ -170,7 +176,8 @@ class TrainChunks(Dataset):
     """
 
     def __init__(self, data: AVData, chunks_per_video: int = 1, pseudo_fake: Mapping | None = None,
-                 audio_fakes: Mapping | None = None, sample_rate: int = 16000, real_fraction: float | None = None):
+                 audio_fakes: Mapping | None = None, sample_rate: int = 16000, real_fraction: float | None = None,
+                 self_blend: Mapping | None = None):
         self.data, self.per_video = data, int(chunks_per_video)
         self.real_fraction = None if real_fraction is None else float(real_fraction)
         self.by_class = {c: [u for u in data.utts if data.labels[u][0] == c] for c in (0.0, 1.0)}
@@ -186,6 +193,7 @@ class TrainChunks(Dataset):
         self.vocoders = list(af.get("vocoders", ["griffin_lim", "world"]))
         self.vocoder_params = dict(af.get("params", {}))
         self.sample_rate = int(sample_rate)
+        self.blender = SelfBlend(**dict(self_blend or {})) if float((self_blend or {}).get("prob", 0)) > 0 else None
         if self.audio_fake_prob > 0:
             from avdf.data.vocoders import get_vocoder
             for name in self.vocoders:
@@ -218,6 +226,10 @@ class TrainChunks(Dataset):
                 label = 1.0
                 lv = 1.0 if info.modality in ("video", "both") else lv
                 la = 1.0 if info.modality in ("audio", "both") else la
+        if self.blender is not None and lv == 0:
+            video, blended = self.blender(video, rng)
+            if blended is not None:
+                label, lv = 1.0, 1.0
         if self.audio_fake_prob > 0 and la == 0 and rng.random() < self.audio_fake_prob:
             from avdf.data.vocoders import get_vocoder
             name = self.vocoders[int(rng.integers(len(self.vocoders)))]
@@ -301,7 +313,7 @@ class AVTask(Task):
     def train_dataset(self) -> Dataset:
         sample_rate = int((self.cfg.get("preprocess") or {}).get("sample_rate", 16000))
         return TrainChunks(self._data("train"), self.dcfg["chunks_per_video"], self.dcfg["pseudo_fake"],
-                           self.dcfg["audio_fakes"], sample_rate, self.dcfg["real_fraction"])
+                           self.dcfg["audio_fakes"], sample_rate, self.dcfg["real_fraction"], self.dcfg["self_blend"])
 
     def valid_dataset(self) -> Dataset | None:
         return EvalChunks(self._data("valid"), self.dcfg["valid_max_chunks"]) if "valid" in self.data else None
