@@ -156,7 +156,7 @@ report() {  # report NAME SET SCORES DATA [extra compute_metrics options]; DET p
     echo
     cat "$md"
   } > "$results.tmp.$$"
-  cat "$results.tmp.$$" >> "$results" && rm -f "$results.tmp.$$"
+  python -m avdf.bin.put_results --results "$results" --block "$results.tmp.$$" && rm -f "$results.tmp.$$"
 }
 
 if stage_begin 5 "metrics of $tag" "$exp/scores/.done.metrics"; then

@@ -180,7 +180,7 @@ if stage_begin 6 "metrics of $tag" "$exp/scores/.done.metrics"; then
       echo "- scores: \`$scores\`; DET plot: \`$exp/scores/plots/${name}_det.png\`"
       tail -n +2 "$md"   # compute_metrics' block without its heading
     } > "$results.tmp.$$"
-    cat "$results.tmp.$$" >> "$results" && rm -f "$results.tmp.$$"
+    python -m avdf.bin.put_results --results "$results" --block "$results.tmp.$$" && rm -f "$results.tmp.$$"
   done < "$exp/scores/score_files"
   stage_end "$exp/scores/.done.metrics"
 fi
