@@ -27,7 +27,6 @@ class OneClassCM(nn.Module):
         self.backbone = build_model(dict(backbone))
         self.emb_dim = int(emb_dim)
         self.center = nn.Parameter(torch.randn(1, self.emb_dim))
-        self.sample_rate = getattr(self.backbone, "sample_rate", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         emb = self.backbone(x)
