@@ -44,6 +44,10 @@ def test_chunks_pair_frames_with_their_audio(tmp_path):
     video, audio = data.chunk("v0", n - 3)  # past the end: last frame repeated, audio zero-padded
     assert list(video[:, 0, 0, 0]) == [n - 3, n - 2, n - 1] + [n - 1] * 5 and audio[-1] == 0
     assert chunk_starts(20, 8) == [0, 8] and chunk_starts(5, 8) == [0] and chunk_starts(100, 8, 3) == [0, 48, 88]
+    assert chunk_starts(20, 8, hop=4) == [0, 4, 8, 12] and chunk_starts(5, 8, hop=2) == [0]
+    assert chunk_starts(20, 8, 2, hop=4) == [0, 12]
+    with pytest.raises(ValueError, match="hop"):
+        chunk_starts(20, 8, hop=0)
     keys = [EvalChunks(data)[i]["key"] for i in range(3)]
     assert keys[0] == "v0@0" and keys[1] == "v0@8"
 

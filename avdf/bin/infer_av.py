@@ -8,8 +8,9 @@
 
 The model and its data settings come from ``exp_dir/config.yaml`` (any key can be
 overridden, e.g. joint_av's ``--model.infer_by streams``) and ``exp_dir/model.pt``.
-Every video is cut into consecutive 1 s chunks (``data.chunk_frames`` frames with their
-audio; ``--max_chunks`` keeps that many, evenly spread); a chunk's score is 1 - p(fake)
+Every video is cut into 1 s chunks (``data.chunk_frames`` frames with their audio),
+consecutive or, with ``--chunk_hop H`` (or ``infer.chunk_hop``), starting every H frames;
+``--max_chunks`` keeps that many, evenly spread; a chunk's score is 1 - p(fake)
 and the video's score the mean of its chunks': ``<utt> <score>``, higher = real. The chunk
 scores go to ``<out stem>.chunks.txt`` (``<utt> <start seconds> <score>``) for the plots of
 avdf.bin.explain_av.
@@ -95,7 +96,7 @@ def video_rng(seed: int, utt: str) -> np.random.Generator:
 
 
 def score_videos(model, data, utts: list[str], device, batch_size: int, max_chunks: int | None,
-                 perturb: list[str], seed: int) -> tuple[dict[str, float], list[tuple]]:
+                 perturb: list[str], seed: int, hop: int | None = None) -> tuple[dict[str, float], list[tuple]]:
     """(video scores, chunk rows ``(utt, start_s, score)``) of ``data`` (an avdf.tasks.av.AVData)."""
     import torch
 
@@ -125,7 +126,7 @@ def score_videos(model, data, utts: list[str], device, batch_size: int, max_chun
         for kind in perturb:
             if rng.random() < 0.5:
                 frames = perturb_frames(frames, kind, rng, data.fps[utt])
-        for start in chunk_starts(len(frames), data.chunk_frames, max_chunks):
+        for start in chunk_starts(len(frames), data.chunk_frames, max_chunks, hop):
             v, a = cut_chunk(frames, audio, start, data.chunk_frames, data.audio_samples)
             pending.append((utt, start, v, a))
             if len(pending) >= batch_size:
@@ -176,7 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge", action="store_true", help="merge the nj job files into --out")
     parser.add_argument("--perturb", default="", help=f"comma-separated, of {', '.join(PERTURBATIONS)}")
     parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
-    parser.add_argument("--max_chunks", type=int, default=None, help="at most this many chunks per video")
+    parser.add_argument("--max_chunks", type=int, default=None,
+                        help="at most this many chunks per video (0: all; default: the config's infer.max_chunks)")
+    parser.add_argument("--chunk_hop", type=int, default=None,
+                        help="frames between chunk starts (default: the config's infer.chunk_hop, else "
+                             "data.chunk_frames: consecutive chunks); smaller overlaps them")
     parser.add_argument("--batch_size", type=int, default=None, help="default: the config's infer.batch_size")
     parser.add_argument("--cpu", action="store_true")
     parser.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -210,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         icfg = cfg.get("infer") or {}
         max_chunks = args.max_chunks if args.max_chunks is not None else icfg.get("max_chunks")
         batch = args.batch_size or int(icfg.get("batch_size", 8))
-        scores, rows = score_videos(model, data, utts, device, batch, max_chunks, perturb, args.seed)
+        hop = args.chunk_hop if args.chunk_hop is not None else icfg.get("chunk_hop")
+        scores, rows = score_videos(model, data, utts, device, batch, max_chunks, perturb, args.seed,
+                                    None if hop is None else int(hop))
         out, chunks = _paths(args.out, args.job)
         write_scores(out, chunks, scores, rows)
         logger.info("%s: %d videos, %d chunks%s", out, len(scores), len(rows),

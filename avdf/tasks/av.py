@@ -79,10 +79,14 @@ def cut_chunk(video: np.ndarray, audio: np.ndarray, start: int, chunk_frames: in
     return v, fit_length(audio[a0:a0 + audio_samples].astype(np.float32, copy=False), audio_samples)
 
 
-def chunk_starts(num_frames: int, chunk: int, max_chunks: int | None = None) -> list[int]:
-    """First frames of the consecutive, non-overlapping chunks of a video (one chunk,
-    padded, when the video is shorter); ``max_chunks`` keeps that many, evenly spread."""
-    starts = list(range(0, max(1, num_frames - chunk + 1), chunk))
+def chunk_starts(num_frames: int, chunk: int, max_chunks: int | None = None, hop: int | None = None) -> list[int]:
+    """First frames of the chunks of a video, ``hop`` frames apart (default ``chunk``:
+    consecutive, non-overlapping; one chunk, padded, when the video is shorter);
+    ``max_chunks`` keeps that many, evenly spread."""
+    hop = chunk if hop is None else hop
+    if hop < 1:
+        raise ValueError(f"chunk hop must be >= 1 frame, got {hop}")
+    starts = list(range(0, max(1, num_frames - chunk + 1), hop))
     if max_chunks and len(starts) > max_chunks:
         starts = [starts[i] for i in np.linspace(0, len(starts) - 1, max_chunks).round().astype(int)]
     return starts

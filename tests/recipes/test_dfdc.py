@@ -71,3 +71,26 @@ def test_joint_av_and_perturbed_scoring(dfdc_tiny_exp):
     assert set(perturbed) == set(clean) and perturbed != clean
     results = (work / "RESULTS.md").read_text()
     assert "| joint_av_tiny |" in results and "| fgi_tiny_gaussian_jpeg_h264 |" in results and "| fgi_tiny |" in results
+
+
+def test_overlapping_chunks(dfdc_tiny_exp, tmp_path):
+    from avdf.bin import infer_av
+
+    exp = dfdc_tiny_exp
+    pdata = next((_work(exp) / "data").glob("face32_*")) / "test"
+    out = tmp_path / "test.txt"
+    assert infer_av.main(["--exp_dir", str(exp), "--data", str(pdata), "--out", str(out), "--cpu",
+                          "--chunk_hop", "2", "--max_chunks", "0", "--num_threads", "1"]) == 0
+    fps = {u: float(v) for u, v in read_kv(pdata / "utt2fps").items()}
+    rows = [line.split() for line in (tmp_path / "test.chunks.txt").read_text().splitlines()]
+    default = (exp / "scores" / "test.chunks.txt").read_text().splitlines()
+    assert len(rows) > len(default)
+    starts: dict[str, list[float]] = {}
+    for u, t, _ in rows:
+        starts.setdefault(u, []).append(float(t))
+    for u, ts in starts.items():
+        assert ts[0] == 0 and all(abs(b - a - 2 / fps[u]) < 2e-3 for a, b in zip(ts, ts[1:])), (u, ts)
+    scores = read_kv(out)
+    assert set(scores) == set(read_kv(exp / "scores" / "test.txt"))
+    assert infer_av.main(["--exp_dir", str(exp), "--data", str(pdata), "--out", str(out), "--cpu",
+                          "--chunk_hop", "0"]) == 1
