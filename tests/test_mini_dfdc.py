@@ -140,3 +140,26 @@ def test_same_seed_same_metadata(root, tmp_path):
     other = tmp_path / "seed1"
     write_metadata_only(other, size="tiny", seed=1)
     assert (other / "mini_fake_types.csv").read_bytes() != (root / "mini_fake_types.csv").read_bytes()
+
+
+def test_sizes_plan(tmp_path):
+    """Counts of the larger plans (metadata only, nothing rendered); a size the dataset
+    lacks is a clear error."""
+    import csv
+
+    from avdf.bin.make_mini_corpus import main as make_main
+    from avdf.data.mini.dfdc import write_metadata_only
+
+    for size, (train_real, train_fake, test_real, test_fake) in {"small": (24, 72, 12, 24),
+                                                                  "medium": (48, 144, 24, 48)}.items():
+        write_metadata_only(tmp_path / size, size=size, seed=0)
+        rows = list(csv.DictReader((tmp_path / size / "mini_fake_types.csv").open()))
+        test = [r for r in rows if r["folder"] == "test"]
+        train = [r for r in rows if r["folder"] != "test"]
+        assert sum(r["label"] == "REAL" for r in train) == train_real, size
+        assert sum(r["label"] == "FAKE" for r in train) == train_fake, size
+        assert sum(r["label"] == "REAL" for r in test) == test_real, size
+        assert sum(r["label"] == "FAKE" for r in test) == test_fake, size
+        assert not {r["identity"] for r in test} & {r["identity"] for r in train}, size
+    assert make_main(["--dataset", "voxceleb", "--size", "medium", "--out", str(tmp_path / "vox")]) == 1
+    assert not (tmp_path / "vox").exists()

@@ -1,7 +1,7 @@
 """Generate a dataset's mini corpus in its official on-disk layout, offline.
 
     python -m avdf.bin.make_mini_corpus --dataset asvspoof2019_la --out db/mini_tiny \\
-        [--size tiny|small] [--seed 0] [--jobs 2] [--force]
+        [--size tiny|small|medium] [--seed 0] [--jobs 2] [--force]
 
 ``DIR`` receives the dataset tree exactly as the official archive unpacks (``DIR/LA/...``,
 ``DIR/voxceleb1/...`` + ``DIR/voxceleb2/...``, ...), a ``README.mini.md`` saying what every
@@ -16,7 +16,8 @@ Generator contract (``GENERATORS`` maps a dataset name to ``"module:function"``)
 
 - ``out``: an existing empty directory to fill with the dataset tree (top folder included).
 - ``size``: ``"tiny"`` (tests: under 30 s on 2 cores) or ``"small"`` (demo: enough for a
-  model to learn something, under 3 min).
+  model to learn something, under 3 min); a dataset may have more (``EXTRA_SIZES`` in
+  avdf.data.mini.common: DFDC's ``"medium"``, twice ``small``'s identities and test videos).
 - ``seed``: everything random derives from it; the same seed and size must give
   byte-identical metadata and protocol files.
 - ``jobs``: the most worker processes to use.
@@ -38,7 +39,7 @@ import sys
 import time
 from pathlib import Path
 
-from avdf.data.mini.common import SIZES
+from avdf.data.mini.common import EXTRA_SIZES, SIZES
 from avdf.data.mini.speech import MissingMaterialError
 from avdf.utils.log import setup_logging
 
@@ -79,6 +80,9 @@ def _readme(dataset: str, size: str, seed: int, body: str) -> str:
 
 def make_corpus(dataset: str, out: Path, size: str, seed: int, jobs: int, force: bool) -> None:
     """Generate ``dataset`` into ``out`` atomically (see the module docstring)."""
+    known = ("tiny", "small") + EXTRA_SIZES.get(dataset, ())
+    if size not in known:
+        raise ValueError(f"--size {size}: the {dataset} mini corpus has sizes {', '.join(known)}")
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not force:
@@ -128,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     try:
         make_corpus(args.dataset, args.out, args.size, args.seed, max(1, args.jobs), args.force)
-    except (MissingMaterialError, FileExistsError, PermissionError) as e:
+    except (MissingMaterialError, FileExistsError, PermissionError, ValueError) as e:
         print(f"make_mini_corpus: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -31,7 +31,8 @@ from avdf.data.mini.speech import MissingMaterialError, Speaker, load_speech, re
 
 logger = logging.getLogger(__name__)
 
-SIZES = ("tiny", "small")
+SIZES = ("tiny", "small", "medium")   # every size of some dataset; see EXTRA_SIZES
+EXTRA_SIZES = {"dfdc": ("medium",)}  # sizes beyond tiny and small, per dataset
 CHANNEL_SR = 8000
 # program -> Debian package that provides it
 DEBIAN_PACKAGE = {"espeak-ng": "espeak-ng", "flite": "flite", "ffmpeg": "ffmpeg",

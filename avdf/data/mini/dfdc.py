@@ -14,7 +14,8 @@ speech.
   ``local-faceswap`` / ``local-lipsync`` / ``local-revocode`` where only a 0.5-2 s
   segment is manipulated.
 - Media: H.264 (yuv420p) 320 x 240 at 29.97 fps + AAC-LC mono 48 kHz mp4; clips of 2 s
-  (tiny) or 4 s (small) instead of DFDC's 10 s 1080p.
+  (tiny) or 4 s (small, medium) instead of DFDC's 10 s 1080p. ``medium`` has twice
+  ``small``'s training identities (24) and test videos (72) for less noisy comparisons.
 - ``metadata.json`` per part (REAL entries without ``original``, FAKE entries naming a REAL
   of the same part, ``split: "train"``; no audio labels, as in DFDC), ``test/labels.csv``
   (``filename,label``, 1 = fake). Test identities are not in any training part.
@@ -70,6 +71,8 @@ SIZES = {
                  test_fakes_per_real=2, duration=2.0),
     "small": Size(parts=4, ids_per_part=3, reals_per_id=2, fakes_per_real=3, test_ids=6, test_reals_per_id=2,
                   test_fakes_per_real=2, duration=4.0),
+    "medium": Size(parts=6, ids_per_part=4, reals_per_id=2, fakes_per_real=3, test_ids=8, test_reals_per_id=3,
+                   test_fakes_per_real=2, duration=4.0),
 }
 
 
