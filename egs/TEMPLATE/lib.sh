@@ -37,6 +37,26 @@ stage_end() {
   date '+%Y-%m-%dT%H:%M:%S' > "$1"
 }
 
+# check_source DIR SOURCE [WHERE]: fail when DIR was prepared from another SOURCE (another --db_root
+# or mini corpus), whose data the finished stages would otherwise reuse silently; nothing to
+# check when SOURCE is empty or DIR has no record yet. --force true redoes every stage.
+# WHERE: the options that give the recipe another working place (default: --work DIR).
+check_source() {
+  local dir=$1 src=${2:-} where=${3:-"--work DIR"} old
+  [ -n "$src" ] && [ -f "$dir/.source" ] || return 0
+  src=$(readlink -f "$src" 2>/dev/null || echo "$src")
+  old=$(cat "$dir/.source")
+  if [ "$old" != "$src" ] && [ "${force:-false}" != true ]; then
+    die "$dir was prepared from $old, not $src: give another $where (or --force true to redo every stage)"
+  fi
+}
+
+# record_source DIR SOURCE: what check_source compares against (end of data preparation).
+record_source() {
+  mkdir -p "$1"
+  (readlink -f "$2" 2>/dev/null || echo "$2") > "$1/.source"
+}
+
 # check_bool NAME VALUE: fail unless VALUE is true or false.
 check_bool() {
   case "$2" in true|false) ;; *) die "--$1 must be true or false, got '$2'";; esac

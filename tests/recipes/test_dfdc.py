@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from pathlib import Path
 
 from avdf.data.datadir import read_kv, validate_data_dir
-from tests.conftest import ROOT, run_recipe
+from tests.conftest import ROOT, recipe_env, run_recipe
 
 RECIPE = ROOT / "egs" / "dfdc" / "av1"
 
@@ -94,3 +95,18 @@ def test_overlapping_chunks(dfdc_tiny_exp, tmp_path):
     assert set(scores) == set(read_kv(exp / "scores" / "test.txt"))
     assert infer_av.main(["--exp_dir", str(exp), "--data", str(pdata), "--out", str(out), "--cpu",
                           "--chunk_hop", "0"]) == 1
+
+
+def test_other_corpus_in_the_same_work_dir_is_refused(dfdc_tiny_exp, tmp_path):
+    work = _work(dfdc_tiny_exp)
+    assert (work / "data" / ".source").is_file()
+    other = tmp_path / "other_mini"
+    other.mkdir()
+    (other / ".complete").write_text("dfdc tiny 0\n")   # stage 0 takes it as a finished corpus
+    args = _common(dfdc_tiny_exp)
+    args[args.index("--mini_root") + 1] = str(other)
+    r = subprocess.run(["bash", "run.sh", *args, "--config", "conf/fgi_tiny.yaml", "--stop_stage", "1"],
+                       cwd=RECIPE, env=recipe_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert f"was prepared from {(work / 'data' / '.source').read_text().strip()}, not {other}" in r.stderr, r.stderr
+    assert "--work" in r.stderr

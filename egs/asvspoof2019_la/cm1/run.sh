@@ -83,6 +83,7 @@ if [ "$mini" = true ]; then
   db_root=$mini_root
 fi
 
+check_source "$datadir" "$db_root" "--datadir, --dumpdir and --expdir"
 if stage_begin 1 "data preparation" "$datadir/.done.prep"; then
   [ -n "$db_root" ] || die "give --db_root /path/to/LA (or --mini true)"
   python local/prepare_la.py --db_root "$db_root" --out "$datadir" --skip_bad "$skip_bad" \
@@ -90,6 +91,7 @@ if stage_begin 1 "data preparation" "$datadir/.done.prep"; then
   for x in train dev eval dev_asv eval_asv; do
     utils/validate_data_dir.sh --no-feats "$datadir/$x"
   done
+  record_source "$datadir" "$db_root"
   stage_end "$datadir/.done.prep"
 fi
 

@@ -54,12 +54,14 @@ if [ "$mini" = true ]; then
 fi
 [ -n "$db_root" ] || die "give --db_root /path/to/dfdc (or --mini true)"
 
+check_source "$data" "$db_root"
 if stage_begin 1 "data dirs ($subset) from $db_root" "$data/.done.prep.$subset"; then
   python local/prepare_dfdc.py --db_root "$db_root" --out "$data" --subset "$subset"
   for s in train dev test; do
     [ -f "$data/$s/video.scp" ] && utils/validate_data_dir.sh "$data/$s"
   done
   rm -f "$data"/.done.prep.*
+  record_source "$data" "$db_root"
   stage_end "$data/.done.prep.$subset"
 fi
 

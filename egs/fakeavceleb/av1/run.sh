@@ -92,9 +92,11 @@ if [ "$mini" = true ]; then
 fi
 [ -n "$db_root" ] || die "give --db_root /path/to/FakeAVCeleb_v1.2 (or --mini true)"
 
+check_source "$data" "$db_root"
 if stage_begin 1 "data dirs from $db_root" "$data/.done.prep"; then
   python local/data_prep.py --db_root "$db_root" --data "$data" --nfolds "$nfolds" --seed "$seed" --fold_subset "$fold_subset" \
     --test_real "$lists/fakeavceleb_test_real.txt" --test_fake "$lists/fakeavceleb_test_fake.txt"
+  record_source "$data" "$db_root"
   stage_end "$data/.done.prep"
 fi
 
