@@ -80,7 +80,7 @@ def _readme(dataset: str, size: str, seed: int, body: str) -> str:
 
 def make_corpus(dataset: str, out: Path, size: str, seed: int, jobs: int, force: bool) -> None:
     """Generate ``dataset`` into ``out`` atomically (see the module docstring)."""
-    known = ("tiny", "small") + EXTRA_SIZES.get(dataset, ())
+    known = SIZES + EXTRA_SIZES.get(dataset, ())
     if size not in known:
         raise ValueError(f"--size {size}: the {dataset} mini corpus has sizes {', '.join(known)}")
     if out.exists() and not out.is_dir():
@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, choices=sorted(GENERATORS))
     p.add_argument("--out", required=True, type=Path, help="directory to create (the corpus root)")
-    p.add_argument("--size", default="tiny", choices=SIZES)
+    extra = sorted({s for sizes in EXTRA_SIZES.values() for s in sizes})
+    p.add_argument("--size", default="tiny", choices=SIZES + tuple(extra))
     p.add_argument("--seed", default=0, type=int)
     p.add_argument("--jobs", default=min(2, os.cpu_count() or 1), type=int, help="worker processes")
     p.add_argument("--force", action="store_true", help="replace an existing non-empty --out")

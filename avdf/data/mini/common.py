@@ -31,8 +31,8 @@ from avdf.data.mini.speech import MissingMaterialError, Speaker, load_speech, re
 
 logger = logging.getLogger(__name__)
 
-SIZES = ("tiny", "small", "medium")   # every size of some dataset; see EXTRA_SIZES
-EXTRA_SIZES = {"dfdc": ("medium",)}  # sizes beyond tiny and small, per dataset
+SIZES = ("tiny", "small")              # every dataset has these
+EXTRA_SIZES = {"dfdc": ("medium",)}  # and these datasets more
 CHANNEL_SR = 8000
 # program -> Debian package that provides it
 DEBIAN_PACKAGE = {"espeak-ng": "espeak-ng", "flite": "flite", "ffmpeg": "ffmpeg",
