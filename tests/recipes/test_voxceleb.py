@@ -5,6 +5,7 @@ covers every method and normalisation."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import kaldiio
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from avdf.data.datadir import read_kv, read_trials, validate_data_dir
-from tests.conftest import ROOT, run_recipe
+from tests.conftest import ROOT, recipe_env, run_recipe
 
 EGS = ROOT / "egs" / "voxceleb"
 
@@ -62,6 +63,15 @@ def test_v1_ivector(mini, tmp_path):
     r = _run("v1", mini, tmp_path, "--config", "conf/ivector_tiny.yaml", "--nj", "1", "--backends", "plda")
     for n in range(1, 7):
         assert re.search(rf"stage {n}: .*already done", r.stderr), r.stderr[-3000:]
+    other = tmp_path / "other_mini"
+    other.mkdir()
+    (other / ".complete").write_text("voxceleb tiny 0\n")   # stage 0 takes it as a finished corpus
+    args = ["--mini", "true", "--mini_root", str(other), "--datadir", str(data), "--config", "conf/ivector_tiny.yaml",
+            "--stop_stage", "1"]
+    r = subprocess.run(["bash", "run.sh", *args], cwd=EGS / "v1", env=recipe_env(), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode != 0
+    assert f"was prepared from {(data / '.source').read_text().strip()}, not {other}" in r.stderr, r.stderr
 
 
 def test_v2_xvector(mini, tmp_path):

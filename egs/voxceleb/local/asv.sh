@@ -84,12 +84,14 @@ if [ "$mini" = true ]; then
   db_root=$mini_root
 fi
 
+check_source "$datadir" "$db_root" "--datadir, --dumpdir and --expdir"
 prep_marker=$datadir/.done.prep_${train_sets//,/+}_${trials//,/+}
 if stage_begin 1 "data preparation (train: $train_sets; trials: $trials)" "$prep_marker"; then
   [ -n "$db_root" ] || die "give --db_root /path/to/voxceleb (holding voxceleb1/ and/or voxceleb2/), or --mini true"
   rm -f "$datadir"/.done.prep_* "$datadir"/.done.feats_*
   python local/prepare_data.py --db_root "$db_root" --out "$datadir" --train_sets "$train_sets" \
     --trials "$trials" --skip_bad "$skip_bad"
+  record_source "$datadir" "$db_root"
   stage_end "$prep_marker"
 fi
 trial_lists=$(for x in $(cat "$datadir/vox1/trial_sets" 2>/dev/null); do echo "$datadir/vox1/trials_$x"; done)
