@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from avdf.models import build_model
-from avdf.models.av.blocks import RawAudioEncoder, ShallowResNet3D
+from avdf.models.av.blocks import LogMelAudioEncoder, RawAudioEncoder, ShallowResNet3D
 
 TINY = {"num_frames": 8, "image_size": 32, "audio_samples": 4000, "visual_channels": [8, 16], "audio_channels": [8, 16]}
 
@@ -59,6 +59,29 @@ def test_blocks_output_shapes():
     assert enc.project[0].stride == (99,) and enc.project[0].kernel_size == (111,)
     with pytest.raises(ValueError, match="fewer than"):
         RawAudioEncoder(200, 15)
+
+
+def test_fgi_logmel_audio_frontend():
+    enc = LogMelAudioEncoder(16000, 16000, 15, out_channels=32, channels=(16, 32), n_mels=40)
+    wave = torch.randn(3, 16000)
+    assert enc(wave).shape == (3, 32, 15)             # 101 frames of 10 ms -> projection stride 6, kernel 17
+    assert enc.project[0].stride == (6,) and enc.project[0].kernel_size == (17,)
+    with pytest.raises(ValueError, match="fewer than the 15 needed"):
+        LogMelAudioEncoder(800, 16000, 15)
+    conf = {"name": "fgi", **TINY, "audio_frontend": "logmel", "sample_rate": 8000, "n_mels": 16}
+    model = build_model(conf).eval()
+    assert isinstance(model.audio, LogMelAudioEncoder)
+    video, audio = _inputs()
+    with torch.no_grad():
+        out = model(video, audio)
+    assert out["logit"].shape == (2,) and out["distance"].shape == (2, 4, 4) and torch.isfinite(out["logit"]).all()
+    model.train()
+    model(video, audio)["logit"].sum().backward()
+    assert model.audio.front[1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="needs model.sample_rate"):
+        build_model({**conf, "sample_rate": None})
+    with pytest.raises(ValueError, match="waveform or logmel"):
+        build_model({**conf, "audio_frontend": "mfcc"})
 
 
 def test_joint_av_heads_and_inference_modes():

@@ -7,6 +7,8 @@
   frames give 28 x 28 feature maps after two stages.
 - :class:`RawAudioEncoder`: a Conv1D encoder of the raw waveform whose output has exactly
   ``out_steps`` time steps, to line up with the visual features.
+- :class:`LogMelAudioEncoder`: the same output from a log-mel spectrogram (25 ms windows,
+  10 ms hop) through Conv1D layers over time, the mel bands as channels.
 """
 from __future__ import annotations
 
@@ -76,6 +78,18 @@ class ShallowResNet3D(nn.Module):
         return (x, outs) if return_stages else x
 
 
+def _projection(cin: int, out_channels: int, steps: int, out_steps: int, what: str, hint: str) -> nn.Sequential:
+    """A strided Conv1D whose kernel and stride take ``steps`` to exactly ``out_steps``, BN,
+    ReLU, and a 3-tap convolution to ``out_channels``."""
+    if steps < out_steps:
+        raise ValueError(f"{what}, fewer than the {out_steps} needed; {hint}")
+    stride = steps // out_steps
+    kernel = steps - (out_steps - 1) * stride
+    return nn.Sequential(
+        nn.Conv1d(cin, out_channels // 2, kernel, stride=stride), nn.BatchNorm1d(out_channels // 2),
+        nn.ReLU(inplace=True), nn.Conv1d(out_channels // 2, out_channels, 3, padding=1))
+
+
 class RawAudioEncoder(nn.Module):
     """Raw waveform -> B x ``out_channels`` x ``out_steps``.
 
@@ -96,14 +110,9 @@ class RawAudioEncoder(nn.Module):
             nn.Conv1d(c0, c1, 3, padding=1), nn.BatchNorm1d(c1), nn.ReLU(inplace=True),
             nn.Conv1d(c1, c1, 3, padding=1), nn.BatchNorm1d(c1))
         steps = conv_out(samples, first_kernel, first_stride) // 4
-        if steps < out_steps:
-            raise ValueError(f"RawAudioEncoder: {samples} samples give {steps} steps before the projection, "
-                             f"fewer than the {out_steps} needed; give more samples or a smaller first_stride")
-        stride = steps // out_steps
-        kernel = steps - (out_steps - 1) * stride
-        self.project = nn.Sequential(
-            nn.Conv1d(c1, out_channels // 2, kernel, stride=stride), nn.BatchNorm1d(out_channels // 2),
-            nn.ReLU(inplace=True), nn.Conv1d(out_channels // 2, out_channels, 3, padding=1))
+        self.project = _projection(c1, out_channels, steps, out_steps,
+                                   f"RawAudioEncoder: {samples} samples give {steps} steps before the projection",
+                                   "give more samples or a smaller first_stride")
         self.samples, self.out_steps = samples, out_steps
 
     def forward(self, wave: torch.Tensor, return_front: bool = False):
@@ -113,3 +122,41 @@ class RawAudioEncoder(nn.Module):
         front = self.front(wave.float().unsqueeze(1))
         out = self.project(front)
         return (out, front) if return_front else out
+
+
+class LogMelAudioEncoder(nn.Module):
+    """Waveform -> log-mel spectrogram (``n_mels`` bands, 25 ms windows, 10 ms hop, computed
+    in fp32) -> B x ``out_channels`` x ``out_steps``.
+
+    BatchNorm over the mel bands, two 3-tap Conv1D layers over time to c0 and c1 channels
+    (BN, ReLU), then the same strided projection as :class:`RawAudioEncoder`. A drop-in
+    replacement for it: a vocoder's traces (smoothed harmonics, noisy phase) are plain in the
+    spectrum, which the raw-waveform encoder has to learn first.
+    """
+
+    def __init__(self, samples: int, sample_rate: int, out_steps: int, out_channels: int = 128,
+                 channels: Sequence[int] = (128, 192), n_mels: int = 64):
+        super().__init__()
+        import torchaudio
+
+        c0, c1 = channels
+        hop = int(0.01 * sample_rate)
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate, n_fft=int(0.025 * sample_rate), hop_length=hop, n_mels=n_mels)
+        self.front = nn.Sequential(
+            nn.BatchNorm1d(n_mels),
+            nn.Conv1d(n_mels, c0, 3, padding=1), nn.BatchNorm1d(c0), nn.ReLU(inplace=True),
+            nn.Conv1d(c0, c1, 3, padding=1), nn.BatchNorm1d(c1), nn.ReLU(inplace=True))
+        frames = samples // hop + 1
+        self.project = _projection(c1, out_channels, frames, out_steps,
+                                   f"LogMelAudioEncoder: {samples} samples give {frames} frames of 10 ms",
+                                   "give more samples")
+        self.samples, self.out_steps = samples, out_steps
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """B x L -> B x C x out_steps."""
+        if wave.shape[-1] != self.samples:
+            raise ValueError(f"audio chunk has {wave.shape[-1]} samples, the model expects {self.samples}")
+        with torch.autocast(wave.device.type, enabled=False):
+            x = torch.log(self.mel(wave.float()) + 1e-6)
+        return self.project(self.front(x))

@@ -6,7 +6,9 @@ A 1 s clip: T = 30 face frames of 224 x 224 and 48,000 audio samples.
 - Visual branch V: the first three blocks of a 3-D ResNet-18 (stem, stage 1, stage 2;
   :class:`~avdf.models.av.blocks.ShallowResNet3D`) -> F_v, C' x T' x H' x W' = 128 x 15 x 28 x 28.
 - Audio branch A: a Conv1D encoder of the waveform (:class:`~avdf.models.av.blocks.RawAudioEncoder`)
-  -> F_a, C' x T' = 128 x 15.
+  -> F_a, C' x T' = 128 x 15; or, with ``audio_frontend: logmel`` (not in the paper), Conv1D
+  layers on a log-mel spectrogram (:class:`~avdf.models.av.blocks.LogMelAudioEncoder`, which
+  needs ``sample_rate``) to the same shape.
 - Spatially-local distance map M (H' x W'): M_ij = || F_a - F_v[:, :, i, j] ||_2 over the
   C' x T' values, for every spatial position.
 - Attention map (H' x W'): 1x1 Conv3D of F_v and 1x1 Conv1D of F_a to C'/4 channels,
@@ -33,7 +35,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from avdf.models.av.blocks import RawAudioEncoder, ShallowResNet3D, video_to_tensor
+from avdf.models.av.blocks import LogMelAudioEncoder, RawAudioEncoder, ShallowResNet3D, video_to_tensor
 
 
 class FineGrainedAV(nn.Module):
@@ -43,13 +45,21 @@ class FineGrainedAV(nn.Module):
                  visual_channels: Sequence[int] = (64, 128), audio_channels: Sequence[int] = (128, 192),
                  audio_first_kernel: int = 80, audio_first_stride: int = 8,
                  attention: bool = True, residual: bool = False, map_size: int | None = None,
-                 normalize: bool = False, channels_last: bool = False):
+                 normalize: bool = False, channels_last: bool = False,
+                 audio_frontend: str = "waveform", sample_rate: int | None = None, n_mels: int = 64):
         super().__init__()
         self.visual = ShallowResNet3D(visual_channels)
         steps, side = ShallowResNet3D.output_shape(num_frames, image_size, len(visual_channels))
         channels = self.visual.out_channels
-        self.audio = RawAudioEncoder(audio_samples, steps, channels, audio_channels,
-                                     audio_first_kernel, audio_first_stride)
+        if audio_frontend == "waveform":
+            self.audio = RawAudioEncoder(audio_samples, steps, channels, audio_channels,
+                                         audio_first_kernel, audio_first_stride)
+        elif audio_frontend == "logmel":
+            if not sample_rate:
+                raise ValueError("fgi: audio_frontend logmel needs model.sample_rate (the audio's rate in Hz)")
+            self.audio = LogMelAudioEncoder(audio_samples, int(sample_rate), steps, channels, audio_channels, n_mels)
+        else:
+            raise ValueError(f"fgi: audio_frontend must be waveform or logmel, got {audio_frontend!r}")
         self.map_size = int(map_size or side)
         self.attention = bool(attention)
         self.residual = bool(residual)
