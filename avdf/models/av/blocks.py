@@ -124,6 +124,20 @@ class RawAudioEncoder(nn.Module):
         return (out, front) if return_front else out
 
 
+def mel_transform(sample_rate: int, n_mels: int) -> nn.Module:
+    """torchaudio's mel spectrogram with 25 ms windows and a 10 ms hop."""
+    import torchaudio
+
+    return torchaudio.transforms.MelSpectrogram(
+        sample_rate, n_fft=int(0.025 * sample_rate), hop_length=int(0.01 * sample_rate), n_mels=n_mels)
+
+
+def log_mel(mel: nn.Module, wave: torch.Tensor) -> torch.Tensor:
+    """B x L waveform -> B x n_mels x frames log-mel spectrogram, computed in fp32 under autocast."""
+    with torch.autocast(wave.device.type, enabled=False):
+        return torch.log(mel(wave.float()) + 1e-6)
+
+
 class LogMelAudioEncoder(nn.Module):
     """Waveform -> log-mel spectrogram (``n_mels`` bands, 25 ms windows, 10 ms hop, computed
     in fp32) -> B x ``out_channels`` x ``out_steps``.
@@ -137,17 +151,13 @@ class LogMelAudioEncoder(nn.Module):
     def __init__(self, samples: int, sample_rate: int, out_steps: int, out_channels: int = 128,
                  channels: Sequence[int] = (128, 192), n_mels: int = 64):
         super().__init__()
-        import torchaudio
-
         c0, c1 = channels
-        hop = int(0.01 * sample_rate)
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate, n_fft=int(0.025 * sample_rate), hop_length=hop, n_mels=n_mels)
+        self.mel = mel_transform(sample_rate, n_mels)
         self.front = nn.Sequential(
             nn.BatchNorm1d(n_mels),
             nn.Conv1d(n_mels, c0, 3, padding=1), nn.BatchNorm1d(c0), nn.ReLU(inplace=True),
             nn.Conv1d(c0, c1, 3, padding=1), nn.BatchNorm1d(c1), nn.ReLU(inplace=True))
-        frames = samples // hop + 1
+        frames = samples // self.mel.hop_length + 1
         self.project = _projection(c1, out_channels, frames, out_steps,
                                    f"LogMelAudioEncoder: {samples} samples give {frames} frames of 10 ms",
                                    "give more samples")
@@ -157,6 +167,4 @@ class LogMelAudioEncoder(nn.Module):
         """B x L -> B x C x out_steps."""
         if wave.shape[-1] != self.samples:
             raise ValueError(f"audio chunk has {wave.shape[-1]} samples, the model expects {self.samples}")
-        with torch.autocast(wave.device.type, enabled=False):
-            x = torch.log(self.mel(wave.float()) + 1e-6)
-        return self.project(self.front(x))
+        return self.project(self.front(log_mel(self.mel, wave)))

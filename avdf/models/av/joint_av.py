@@ -28,7 +28,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from avdf.models.av.blocks import ShallowResNet3D, video_to_tensor
+from avdf.models.av.blocks import ShallowResNet3D, log_mel, mel_transform, video_to_tensor
 
 
 def time_encoding(steps: int, dim: int, device: torch.device) -> torch.Tensor:
@@ -48,10 +48,7 @@ class AudioCNN(nn.Module):
 
     def __init__(self, sample_rate: int, channels: Sequence[int], n_mels: int = 64):
         super().__init__()
-        import torchaudio
-
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate, n_fft=int(0.025 * sample_rate), hop_length=int(0.01 * sample_rate), n_mels=n_mels)
+        self.mel = mel_transform(sample_rate, n_mels)
         stages, cin = [], 1
         for c in channels:
             stages.append(nn.Sequential(
@@ -64,9 +61,7 @@ class AudioCNN(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> list[torch.Tensor]:
         """B x L -> every stage's B x C x F x T."""
-        with torch.autocast(wave.device.type, enabled=False):
-            x = torch.log(self.mel(wave.float()) + 1e-6).unsqueeze(1)
-        x = self.norm(x)
+        x = self.norm(log_mel(self.mel, wave).unsqueeze(1))
         outs = []
         for stage in self.stages:
             x = stage(x)
