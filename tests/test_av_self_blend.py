@@ -27,6 +27,18 @@ def test_blend_changes_a_central_region_of_a_segment_only():
     assert np.array_equal(video, _video())         # the input is not modified
 
 
+def test_jitter_moves_the_layer_from_frame_to_frame():
+    still = np.repeat(_video(1), 15, axis=0)     # one frame, 15 times
+    kwargs = dict(prob=1.0, scale=[2, 2], colour=0.0, alpha=[1, 1], r_min=1.0, radius=[0.6, 0.6])
+    steady, _ = SelfBlend(**kwargs)(still, np.random.default_rng(3))
+    assert all(np.array_equal(steady[0], f) for f in steady[1:])   # a fixed layer on a still chunk
+    moving, info = SelfBlend(jitter=0.5, **kwargs)(still, np.random.default_rng(3))
+    assert info.length == 15
+    step = np.abs(np.diff(moving.astype(int), axis=0)).mean(axis=(1, 2, 3))
+    assert (step > 1).all()                       # every frame's layer sits elsewhere
+    assert np.abs(moving.astype(int) - steady.astype(int)).mean() < 20   # by a sub-pixel shift
+
+
 def test_prob_zero_and_draws():
     video = _video()
     same, info = SelfBlend(prob=0.0)(video, np.random.default_rng(0))
@@ -46,7 +58,8 @@ def test_mask_is_feathered_and_bounded():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"prob": 1.5}, "prob"), ({"scale": [0.5, 2]}, "scale"), ({"alpha": [0, 1]}, "alpha"),
-    ({"colour": 1.0}, "colour"), ({"r_min": 0.8, "r_max": 0.5}, "r_min")])
+    ({"colour": 1.0}, "colour"), ({"r_min": 0.8, "r_max": 0.5}, "r_min"),
+    ({"radius": [0.5, 0.2]}, "radius"), ({"jitter": -1}, "jitter")])
 def test_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SelfBlend(**kwargs)

@@ -7,7 +7,9 @@ face swap leaves (blending boundary, resolution and colour mismatch) without any
 identity or of lip motion, the idea of self-blended images (Shiohara and Yamasaki, CVPR 2022)
 applied over a segment of frames as the temporally-local pseudo-fakes are
 (avdf.data.pseudo_fakes, whose segment length rule is reused). The region, scale and colour
-change stay fixed over the segment, as a swapped face would.
+change stay fixed over the segment, as a swapped face would; with ``jitter`` > 0 the blended
+layer (degraded copy and mask) is shifted by a fresh sub-pixel offset in every frame, the
+flicker of a face that is aligned and blended frame by frame.
 """
 from __future__ import annotations
 
@@ -49,11 +51,19 @@ def degrade(frame: np.ndarray, scale: float, gain: np.ndarray) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32) * gain
 
 
+def shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """``image`` (H x W [x C] float32) translated by a sub-pixel (``dx``, ``dy``), edges replicated."""
+    h, w = image.shape[:2]
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 class SelfBlend:
     """Draws and applies self-blended segments (``data.self_blend`` of the av task)."""
 
     def __init__(self, prob: float = 0.0, scale: Sequence[float] = (2.0, 4.0), colour: float = 0.1,
-                 alpha: Sequence[float] = (0.6, 1.0), r_min: float = 0.5, r_max: float = 1.0, l_min: int = 2):
+                 alpha: Sequence[float] = (0.6, 1.0), r_min: float = 0.5, r_max: float = 1.0, l_min: int = 2,
+                 radius: Sequence[float] = (0.25, 0.45), jitter: float = 0.0):
         if not 0 <= float(prob) <= 1:
             raise ValueError(f"self_blend.prob must be in [0, 1], got {prob}")
         if len(scale) != 2 or not 1 <= float(scale[0]) <= float(scale[1]):
@@ -64,7 +74,12 @@ class SelfBlend:
             raise ValueError(f"self_blend.colour (relative gain change) must be in [0, 1), got {colour}")
         if not 0 <= float(r_min) <= float(r_max) <= 1:
             raise ValueError(f"self_blend: need 0 <= r_min <= r_max <= 1, got r_min={r_min}, r_max={r_max}")
+        if len(radius) != 2 or not 0 < float(radius[0]) <= float(radius[1]):
+            raise ValueError(f"self_blend.radius must be [low, high] with 0 < low <= high, got {list(radius)}")
+        if not 0 <= float(jitter) <= 5:
+            raise ValueError(f"self_blend.jitter (pixels, std of the per-frame shift) must be in [0, 5], got {jitter}")
         self.prob, self.colour = float(prob), float(colour)
+        self.radius, self.jitter = (float(radius[0]), float(radius[1])), float(jitter)
         self.scale = (float(scale[0]), float(scale[1]))
         self.alpha = (float(alpha[0]), float(alpha[1]))
         self.r_min, self.r_max, self.l_min = float(r_min), float(r_max), int(l_min)
@@ -79,9 +94,13 @@ class SelfBlend:
         start = int(rng.integers(0, n - length + 1))
         scale = float(rng.uniform(*self.scale))
         gain = rng.uniform(1 - self.colour, 1 + self.colour, 3).astype(np.float32)
-        mask = blend_mask(h, w, rng) * np.float32(rng.uniform(*self.alpha))
+        mask = blend_mask(h, w, rng, self.radius) * np.float32(rng.uniform(*self.alpha))
         out = video.copy()
         for t in range(start, start + length):
             frame = video[t].astype(np.float32)
-            out[t] = np.clip(frame * (1 - mask) + degrade(video[t], scale, gain) * mask, 0, 255).round().astype(np.uint8)
+            layer, m = degrade(video[t], scale, gain), mask
+            if self.jitter > 0:
+                dx, dy = rng.normal(0.0, self.jitter, 2)
+                layer, m = shift(layer, dx, dy), shift(mask[..., 0], dx, dy)[..., None]
+            out[t] = np.clip(frame * (1 - m) + layer * m, 0, 255).round().astype(np.uint8)
         return out, BlendInfo(start, length, scale)

@@ -17,8 +17,9 @@ samples that play with it (starting at the same instant). Training takes
   which make the audio fake and leave the video label as it was (joint_av's audio head),
 - self-blended video segments of real clips (``data.self_blend``: ``prob`` and the settings
   of avdf.data.self_blend): a region of the frames blended with a lower-resolution,
-  colour-changed copy of itself over a segment, labelled video fake (face-swap traces
-  without a change of identity or of lip motion).
+  colour-changed copy of itself over a segment, optionally re-aligned with a sub-pixel
+  shift in every frame (``jitter``), labelled video fake (face-swap traces without a
+  change of identity or of lip motion).
 
 Labels are 1 = fake: ``label`` (any fake), ``label_video`` and ``label_audio`` (from the
 per-modality files when the data dir has them; otherwise the video label is the overall
