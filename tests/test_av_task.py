@@ -118,3 +118,25 @@ def test_pseudo_fakes_from_the_same_video(tmp_path):
         assert np.all(heard // 40 == i)  # ... of the same video
     with pytest.raises(ValueError, match="source"):
         TrainChunks(data, pseudo_fake={"prob": 1.0, "source": "elsewhere"})
+
+
+def test_sync_warmup_draws_real_videos_and_pseudo_fakes_only(tmp_path):
+    data = AVData(make_av_data(tmp_path / "d", n_videos=6, frames=30), chunk_frames=8, audio_samples=320)
+    kwargs = dict(chunks_per_video=20, pseudo_fake={"prob": 0.5, "modalities": ["audio"], "source": "same_video"},
+                  real_fraction=0.5, self_blend={"prob": 1.0, "scale": [2, 2]}, sync_warmup=3)
+    ds = TrainChunks(data, **kwargs)
+    np.random.seed(0)
+    for epoch in (1, 3):
+        ds.set_epoch(epoch)
+        items = [ds[i] for i in range(len(ds))]
+        videos = {int(it["video"][0, 0, 0, 0]) // 40 for it in items}
+        assert videos <= {0, 2, 4}                               # real videos only ...
+        assert all(it["label_video"] == 0 for it in items)       # ... no self-blend ...
+        fakes = sum(float(it["label"]) for it in items)
+        assert 0.35 * len(items) < fakes < 0.65 * len(items)     # ... and half of them pseudo-fakes
+    ds.set_epoch(4)                                              # after the warm-up: everything
+    items = [ds[i] for i in range(len(ds))]
+    assert {int(it["video"][0, 0, 0, 0]) // 40 for it in items} & {1, 3, 5}
+    assert any(it["label_video"] == 1 for it in items)
+    with pytest.raises(ValueError, match="sync_warmup"):
+        TrainChunks(data, sync_warmup=2)                         # no pseudo-fakes to warm up with

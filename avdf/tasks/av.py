@@ -21,6 +21,9 @@ samples that play with it (starting at the same instant). Training takes
   shift in every frame (``jitter``), labelled video fake (face-swap traces without a
   change of identity or of lip motion).
 
+``data.sync_warmup: N`` keeps the first N epochs to real videos and their pseudo-fakes (the
+synchrony task alone); the fake videos and the other training-time fakes join after.
+
 Labels are 1 = fake: ``label`` (any fake), ``label_video`` and ``label_audio`` (from the
 per-modality files when the data dir has them; otherwise the video label is the overall
 one and the audio is taken as real). A model returns ``logit`` (fake) and, for several
@@ -55,6 +58,7 @@ logger = logging.getLogger(__name__)
 DATA_DEFAULTS: dict[str, Any] = {
     "visual": "faces", "chunk_frames": 30, "audio_samples": 48000, "chunks_per_video": 1,
     "valid_max_chunks": 10, "pseudo_fake": {"prob": 0.0}, "audio_fakes": {"prob": 0.0}, "self_blend": {"prob": 0.0},
+    "sync_warmup": 0,
     "real_fraction": None,
 }
 
@@ -178,12 +182,20 @@ class TrainChunks(Dataset):
     ``real_fraction`` (optional) draws each item from a real video with that probability
     and from a fake one otherwise (class-balanced sampling of unbalanced sets such as
     DFDC's training parts), instead of going through every video.
+
+    ``sync_warmup``: during the first that many epochs (:meth:`set_epoch`, called by the
+    trainer) every item comes from a real video and the only fakes are the pseudo-fakes:
+    audio-visual synchrony alone is learnt first, before the fake videos, audio fakes and
+    self-blends offer the easier artefact cues.
     """
 
     def __init__(self, data: AVData, chunks_per_video: int = 1, pseudo_fake: Mapping | None = None,
                  audio_fakes: Mapping | None = None, sample_rate: int = 16000, real_fraction: float | None = None,
-                 self_blend: Mapping | None = None):
+                 self_blend: Mapping | None = None, sync_warmup: int = 0):
         self.data, self.per_video = data, int(chunks_per_video)
+        self.sync_warmup, self.epoch = int(sync_warmup), 1
+        if self.sync_warmup < 0:
+            raise ValueError(f"data.sync_warmup must be a number of epochs >= 0, got {sync_warmup}")
         self.real_fraction = None if real_fraction is None else float(real_fraction)
         self.by_class = {c: [u for u in data.utts if data.labels[u][0] == c] for c in (0.0, 1.0)}
         if self.real_fraction is not None and not (self.by_class[0.0] and self.by_class[1.0]):
@@ -193,6 +205,8 @@ class TrainChunks(Dataset):
         if self.pf_source not in ("any", "same_video"):
             raise ValueError(f"data.pseudo_fake.source must be any or same_video, got {self.pf_source!r}")
         self.faker = PseudoFaker(**pf) if float(pf.get("prob", 0)) > 0 else None
+        if self.sync_warmup and (self.faker is None or not self.by_class[0.0]):
+            raise ValueError("data.sync_warmup needs pseudo-fakes (data.pseudo_fake.prob > 0) and real videos")
         af = dict(audio_fakes or {})
         self.audio_fake_prob = float(af.get("prob", 0))
         self.vocoders = list(af.get("vocoders", ["griffin_lim", "world"]))
@@ -207,10 +221,18 @@ class TrainChunks(Dataset):
     def __len__(self) -> int:
         return len(self.data) * self.per_video
 
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch (from 1) about to be drawn: ``sync_warmup`` depends on it."""
+        self.epoch = int(epoch)
+
     def __getitem__(self, i: int) -> dict:
         # numpy's global state is seeded per epoch and per loader worker by the trainer
         rng = np.random.default_rng(np.random.randint(0, 2 ** 31 - 1))
-        if self.real_fraction is None:
+        warmup = self.epoch <= self.sync_warmup
+        if warmup:
+            pool = self.by_class[0.0]
+            utt = pool[int(rng.integers(len(pool)))]
+        elif self.real_fraction is None:
             utt = self.data.utts[i % len(self.data)]
         else:
             pool = self.by_class[0.0 if rng.random() < self.real_fraction else 1.0]
@@ -231,6 +253,8 @@ class TrainChunks(Dataset):
                 label = 1.0
                 lv = 1.0 if info.modality in ("video", "both") else lv
                 la = 1.0 if info.modality in ("audio", "both") else la
+        if warmup:
+            return _item(utt, video, audio, (label, lv, la))
         if self.blender is not None and lv == 0:
             video, blended = self.blender(video, rng)
             if blended is not None:
@@ -318,7 +342,8 @@ class AVTask(Task):
     def train_dataset(self) -> Dataset:
         sample_rate = int((self.cfg.get("preprocess") or {}).get("sample_rate", 16000))
         return TrainChunks(self._data("train"), self.dcfg["chunks_per_video"], self.dcfg["pseudo_fake"],
-                           self.dcfg["audio_fakes"], sample_rate, self.dcfg["real_fraction"], self.dcfg["self_blend"])
+                           self.dcfg["audio_fakes"], sample_rate, self.dcfg["real_fraction"], self.dcfg["self_blend"],
+                           self.dcfg["sync_warmup"])
 
     def valid_dataset(self) -> Dataset | None:
         return EvalChunks(self._data("valid"), self.dcfg["valid_max_chunks"]) if "valid" in self.data else None

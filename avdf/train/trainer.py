@@ -188,6 +188,8 @@ class Trainer:
         patience = int(self.tcfg["patience"])
         for epoch in range(start, epochs + 1):
             seed_everything(self.seed + epoch)
+            if hasattr(train_set, "set_epoch"):  # datasets whose draws change over training
+                train_set.set_epoch(epoch)
             t0 = time.time()
             train_stats = self._train_epoch(train_model, model, optimizer, scheduler, scaler, train_set,
                                             epoch, grad_clip, writer)
