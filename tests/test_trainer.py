@@ -78,3 +78,11 @@ def test_ddp_two_cpu_processes(tmp_path):
     out = ckpt.load(tmp_path / "ddp" / "model.pt")
     hist = out["best"]
     assert hist["valid_n"] == 40.0  # every validation item once, gathered over both ranks
+
+
+def test_the_training_set_is_told_each_epoch(tmp_path, monkeypatch):
+    from tests import toy_task
+    seen = []
+    monkeypatch.setattr(toy_task._Blobs, "set_epoch", lambda self, epoch: seen.append(epoch), raising=False)
+    _fit(tmp_path / "e", epochs=3)
+    assert seen == [1, 2, 3]
