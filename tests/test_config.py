@@ -58,3 +58,17 @@ def test_bad_files(tmp_path):
     bad.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_config(bad)
+
+
+def test_train_resolves_the_tasks_data_keys(tmp_path):
+    from avdf.bin.train import resolve_config
+    conf = tmp_path / "av.yaml"
+    conf.write_text("task: av\ndata: {batch_size: 8}\nmodel: {name: fgi}\n")
+    cfg = resolve_config(str(conf), ["--data.sync_warmup", "15", "--train.epochs", "3"])
+    assert cfg["data"] == {"batch_size": 8, "sync_warmup": 15} and cfg["train"] == {"epochs": 3}
+    with pytest.raises(ConfigError, match=r"unknown key 'sync_warmups'.*--\+data.sync_warmups VALUE"):
+        resolve_config(str(conf), ["--data.sync_warmups", "15"])
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("task: tests.toy_task:ToyTask\ndata: {n_train: 8}\n")   # a task without data defaults
+    with pytest.raises(ConfigError, match="unknown key 'sync_warmup'"):
+        resolve_config(str(plain), ["--data.sync_warmup", "1"])

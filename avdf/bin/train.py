@@ -13,10 +13,18 @@ import argparse
 import logging
 import sys
 
-from avdf.tasks import build_task
+from avdf.tasks import build_task, get_task_class
 from avdf.train.trainer import TRAIN_DEFAULTS, Trainer
 from avdf.utils.config import load_config
 from avdf.utils.log import setup_logging
+
+
+def resolve_config(path: str, overrides: list[str]) -> dict:
+    """The config file with the command line's overrides; the trainer's ``train:`` keys and
+    the task's documented ``data:`` keys may be set even where the file leaves them out."""
+    name = load_config(path).get("task")
+    data_defaults = get_task_class(name).data_defaults if name else {}
+    return load_config(path, overrides, defaults={"train": TRAIN_DEFAULTS, "data": data_defaults})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", type=int, default=0)
     args, overrides = parser.parse_known_args(argv)
     setup_logging(args.verbose)
-    cfg = load_config(args.config, overrides, defaults={"train": TRAIN_DEFAULTS})
+    cfg = resolve_config(args.config, overrides)
     data = {}
     if args.train_data:
         data["train"] = args.train_data

@@ -30,6 +30,9 @@ class Task:
     #: the validation metric used for model selection and whether lower is better
     select_metric: str = "loss"
     select_mode: str = "min"
+    #: the documented defaults of the config's ``data:`` section: overrides may set these
+    #: keys (``--data.key value``) even where the config file leaves them out
+    data_defaults: dict[str, Any] = {}
 
     def __init__(self, cfg: dict[str, Any], data: Mapping[str, str] | None = None):
         self.cfg = cfg

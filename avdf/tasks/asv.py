@@ -193,6 +193,7 @@ class ChunkCollate:
 
 
 class ASVTask(Task):
+    data_defaults = DATA_DEFAULTS
     select_metric = "loss"
     select_mode = "min"
 

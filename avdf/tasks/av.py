@@ -316,6 +316,7 @@ def video_scores(chunk_outputs: Iterable[tuple[str, float]]) -> dict[str, float]
 
 
 class AVTask(Task):
+    data_defaults = DATA_DEFAULTS
     """See the module docstring."""
 
     select_metric = "auc"

@@ -75,7 +75,7 @@ def apply_override(cfg: dict, dotted_key: str, value: Any, defaults: dict | None
         if part not in node:
             if not create:
                 raise ConfigError(f"override {dotted_key}: config has no section "
-                                  f"{'.'.join(parts[:depth + 1])!r} (use +{dotted_key.lstrip('+')} to add it)")
+                                  f"{'.'.join(parts[:depth + 1])!r} (write --+{dotted_key.lstrip('+')} VALUE to add it)")
             node[part] = {}
         node = node[part]
         if not isinstance(node, dict):
@@ -84,7 +84,7 @@ def apply_override(cfg: dict, dotted_key: str, value: Any, defaults: dict | None
     if last not in node and not create:
         known = ", ".join(sorted(node)) or "(none)"
         raise ConfigError(f"override {dotted_key}: unknown key {last!r}; known keys here: {known} "
-                          f"(use +{dotted_key.lstrip('+')} to add it)")
+                          f"(write --+{dotted_key.lstrip('+')} VALUE to add it)")
     node[last] = value
 
 
