@@ -316,9 +316,9 @@ def video_scores(chunk_outputs: Iterable[tuple[str, float]]) -> dict[str, float]
 
 
 class AVTask(Task):
-    data_defaults = DATA_DEFAULTS
     """See the module docstring."""
 
+    data_defaults = DATA_DEFAULTS
     select_metric = "auc"
     select_mode = "max"
 
