@@ -52,6 +52,28 @@ def test_fgi_distance_is_the_l2_map_and_ablations():
         model(video[:, :4], audio)
 
 
+def test_fgi_appearance_inputs():
+    """``appearance: true``: the linear layer sees the k x k map and F_v averaged over T', H', W'."""
+    model = build_model({"name": "fgi", **TINY, "appearance": True}).eval()
+    assert model.classifier.in_features == 4 * 4 + 16
+    video, audio = _inputs()
+    from avdf.models.av.blocks import video_to_tensor
+    with torch.no_grad():
+        out = model(video, audio)
+        fv = model.visual(video_to_tensor(video))
+        manual = model.classifier(torch.cat([out["product"].flatten(1), fv.mean(dim=(2, 3, 4))], dim=1)).squeeze(1)
+    assert torch.allclose(out["logit"], manual, atol=1e-5)
+    assert out["distance"].shape == (2, 4, 4)
+    # the appearance inputs reach the visual branch's gradient even with the map's weights at zero
+    model.train()
+    with torch.no_grad():
+        model.classifier.weight[:, :16] = 0
+    model.zero_grad()
+    model(video, audio)["logit"].sum().backward()
+    assert model.classifier.weight.grad[:, 16:].abs().sum() > 0
+    assert build_model({"name": "fgi", **TINY}).classifier.in_features == 16
+
+
 def test_blocks_output_shapes():
     assert ShallowResNet3D.output_shape(30, 224, 2) == (15, 28)
     assert ShallowResNet3D.output_shape(25, 64, 2) == (13, 8)

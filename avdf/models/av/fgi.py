@@ -20,6 +20,9 @@ A 1 s clip: T = 30 face frames of 224 x 224 and 48,000 audio samples.
 
 Ablation switches: ``attention`` (off: the linear layer sees M), ``residual``, and
 ``map_size`` (F_v adaptively average-pooled to k x k before the maps; default: H').
+Not in the paper: ``appearance: true`` gives the linear layer F_v averaged over time and
+space (C' more inputs) beside the map, so that visual artefacts that keep audio-visual
+synchrony (a face swap that follows the real lips) can count too.
 Choices where the paper is silent: the stem's max-pool (so that two stages reach 28 x 28
 from 224), the audio encoder's layer sizes (the authors' public code for the temporal
 variant, ICASSP 2025), and a small epsilon inside the square root for finite gradients.
@@ -46,7 +49,8 @@ class FineGrainedAV(nn.Module):
                  audio_first_kernel: int = 80, audio_first_stride: int = 8,
                  attention: bool = True, residual: bool = False, map_size: int | None = None,
                  normalize: bool = False, channels_last: bool = False,
-                 audio_frontend: str = "waveform", sample_rate: int | None = None, n_mels: int = 64):
+                 audio_frontend: str = "waveform", sample_rate: int | None = None, n_mels: int = 64,
+                 appearance: bool = False):
         super().__init__()
         self.visual = ShallowResNet3D(visual_channels)
         steps, side = ShallowResNet3D.output_shape(num_frames, image_size, len(visual_channels))
@@ -64,6 +68,7 @@ class FineGrainedAV(nn.Module):
         self.attention = bool(attention)
         self.residual = bool(residual)
         self.normalize = bool(normalize)
+        self.appearance = bool(appearance)
         self.channels_last = channels_last
         if channels_last:  # the 3-D convolutions' weights too, so that no layout conversion happens per step
             self.visual.to(memory_format=torch.channels_last_3d)
@@ -72,7 +77,7 @@ class FineGrainedAV(nn.Module):
         if self.attention:
             self.visual_emb = nn.Conv3d(channels, emb, kernel_size=1)
             self.audio_emb = nn.Conv1d(channels, emb, kernel_size=1)
-        self.classifier = nn.Linear(self.map_size * self.map_size, 1)
+        self.classifier = nn.Linear(self.map_size * self.map_size + (channels if self.appearance else 0), 1)
 
     def forward(self, video: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor | None]:
         if video.shape[1] != self.num_frames or video.shape[2] != self.image_size:
@@ -96,5 +101,8 @@ class FineGrainedAV(nn.Module):
             logits = (ev.float() * ea.float()[..., None, None]).sum(dim=(1, 2)) / (ev.shape[1] * ev.shape[2])
             attention = torch.softmax(logits.flatten(1), dim=1).view_as(distance)
             product = distance * attention + (distance if self.residual else 0)
-        logit = self.classifier(product.flatten(1)).squeeze(1)
+        features = product.flatten(1)
+        if self.appearance:
+            features = torch.cat([features, fv.float().mean(dim=(2, 3, 4))], dim=1)
+        logit = self.classifier(features).squeeze(1)
         return {"logit": logit, "distance": distance, "attention": attention, "product": product}
