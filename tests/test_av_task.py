@@ -52,6 +52,23 @@ def test_chunks_pair_frames_with_their_audio(tmp_path):
     assert keys[0] == "v0@0" and keys[1] == "v0@8"
 
 
+def test_audio_rms_scales_each_video(tmp_path):
+    d = make_av_data(tmp_path / "d")
+    plain = AVData(d, chunk_frames=8, audio_samples=320)
+    scaled = build_task({"task": "av", "data": {"chunk_frames": 8, "audio_samples": 320, "audio_rms": 0.05}},
+                        {}).av_data(d)
+    for utt in ("v0", "v3"):
+        whole = kaldiio.load_scp(str(d / "audio.scp"))[utt].astype(np.float64)
+        gain = 0.05 / np.sqrt(np.mean(whole ** 2))
+        assert scaled.gain(utt) == pytest.approx(gain)
+        (v1, a1), (v2, a2) = plain.chunk(utt, 4), scaled.chunk(utt, 4)
+        assert np.array_equal(v1, v2) and np.allclose(a2, a1 * gain, rtol=1e-5)
+        # every chunk of the video gets the same factor: the file, not the chunk, is brought to the RMS
+        assert np.allclose(scaled.chunk(utt, 0)[1], plain.chunk(utt, 0)[1] * gain, rtol=1e-5)
+    with pytest.raises(ValueError, match="audio_rms must be a positive"):
+        AVData(d, chunk_frames=8, audio_samples=320, audio_rms=0)
+
+
 def test_rate_mismatch_is_an_error(tmp_path):
     d = make_av_data(tmp_path / "d")
     with pytest.raises(DataDirError, match="set preprocess.fps and preprocess.sample_rate"):

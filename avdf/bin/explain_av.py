@@ -113,8 +113,7 @@ def explain(exp_dir: Path, data_dir: Path, out_dir: Path, utts: list[str] | None
     cfg = load_config(exp_dir / "config.yaml", overrides)
     task = build_task(cfg, {})
     model = load_trained_model(exp_dir, task, "cpu")
-    d = task.dcfg
-    data = AVData(data_dir, d["visual"], d["chunk_frames"], d["audio_samples"])
+    data = task.av_data(data_dir)
     chunks = read_chunks(chunks_path) if chunks_path and chunks_path.is_file() else None
     chosen = utts or choose(data, chunks, num)
     unknown = [u for u in chosen if u not in data.visual]
@@ -124,7 +123,7 @@ def explain(exp_dir: Path, data_dir: Path, out_dir: Path, utts: list[str] | None
     written = []
     for utt in chosen:
         label = "real" if data.labels[utt][0] == 0 else (f"fake: {attacks[utt]}" if utt in attacks else "fake")
-        chunk_s = d["chunk_frames"] / data.fps[utt]
+        chunk_s = data.chunk_frames / data.fps[utt]
         rows = (chunks or {}).get(utt)
         if rows:
             p = out_dir / f"{utt}.scores.png"

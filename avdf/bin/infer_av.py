@@ -200,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         from avdf.tasks import build_task
-        from avdf.tasks.av import AVData
         from avdf.train.trainer import load_trained_model
 
         if args.num_threads:
@@ -209,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         task = build_task(cfg, {})
         device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
         model = load_trained_model(args.exp_dir, task, device)
-        d = task.dcfg
-        data = AVData(args.data, d["visual"], d["chunk_frames"], d["audio_samples"])
+        data = task.av_data(args.data)
         utts = job_slice(data.utts, args.nj, args.job) if args.job is not None else data.utts
         icfg = cfg.get("infer") or {}
         max_chunks = args.max_chunks if args.max_chunks is not None else icfg.get("max_chunks")

@@ -21,6 +21,11 @@ samples that play with it (starting at the same instant). Training takes
   shift in every frame (``jitter``), labelled video fake (face-swap traces without a
   change of identity or of lip motion).
 
+``data.audio_rms: R`` scales the audio of every video to an RMS of ``R`` (over the whole
+file, 0.05 is about -26 dBFS) before its chunks are cut, in training, validation, inference
+and explanations alike, so that how loud a recording is does not reach the distance map;
+null (the default) leaves the audio as stored.
+
 ``data.sync_warmup: N`` keeps the first N epochs to real videos and their pseudo-fakes (the
 synchrony task alone); the fake videos and the other training-time fakes join after.
 
@@ -59,7 +64,7 @@ DATA_DEFAULTS: dict[str, Any] = {
     "visual": "faces", "chunk_frames": 30, "audio_samples": 48000, "chunks_per_video": 1,
     "valid_max_chunks": 10, "pseudo_fake": {"prob": 0.0}, "audio_fakes": {"prob": 0.0}, "self_blend": {"prob": 0.0},
     "sync_warmup": 0,
-    "real_fraction": None,
+    "real_fraction": None, "audio_rms": None,
 }
 
 
@@ -105,8 +110,12 @@ class AVData:
     """Random access to the chunks of a preprocessed data dir."""
 
     def __init__(self, path: str | Path, visual: str = "faces", chunk_frames: int = 30,
-                 audio_samples: int = 48000):
+                 audio_samples: int = 48000, audio_rms: float | None = None):
         self.path = Path(path)
+        if audio_rms is not None and not float(audio_rms) > 0:
+            raise ValueError(f"data.audio_rms must be a positive RMS or null, got {audio_rms}")
+        self.audio_rms = None if audio_rms is None else float(audio_rms)
+        self._gain: dict[str, float] = {}
         scp = self.path / f"{visual}.scp"
         for name in (scp.name, "audio.scp", "utt2num_frames", "utt2fps", "utt2label"):
             if not (self.path / name).is_file():
@@ -155,7 +164,17 @@ class AVData:
             raise DataDirError(f"{self.path}: {utt} has no frame at {start}")
         a0 = audio_start(start, f, n)
         audio = load_frames(self.audio[utt], a0, a0 + n).astype(np.float32)
+        if self.audio_rms is not None:
+            audio *= self.gain(utt)
         return cut_chunk(video, audio, 0, f, n)
+
+    def gain(self, utt: str) -> float:
+        """The factor that brings the whole audio of ``utt`` to ``audio_rms`` (1 for silence)."""
+        if utt not in self._gain:
+            whole = load_frames(self.audio[utt]).astype(np.float64)
+            rms = float(np.sqrt(np.mean(whole ** 2))) if whole.size else 0.0
+            self._gain[utt] = self.audio_rms / rms if rms > 1e-8 else 1.0
+        return self._gain[utt]
 
     def random_start(self, utt: str, rng: np.random.Generator) -> int:
         return int(rng.integers(0, max(1, self.frames[utt] - self.chunk_frames + 1)))
@@ -338,7 +357,12 @@ class AVTask(Task):
     def _data(self, role: str) -> AVData:
         if role not in self.data:
             raise ValueError(f"no {role} data dir given (--{role}_data)")
-        return AVData(self.data[role], self.dcfg["visual"], self.dcfg["chunk_frames"], self.dcfg["audio_samples"])
+        return self.av_data(self.data[role])
+
+    def av_data(self, path: str | Path) -> AVData:
+        """The chunks of the data dir ``path`` as the config's ``data:`` section reads them."""
+        d = self.dcfg
+        return AVData(path, d["visual"], d["chunk_frames"], d["audio_samples"], d["audio_rms"])
 
     def train_dataset(self) -> Dataset:
         sample_rate = int((self.cfg.get("preprocess") or {}).get("sample_rate", 16000))
