@@ -74,6 +74,21 @@ def test_fgi_appearance_inputs():
     assert build_model({"name": "fgi", **TINY}).classifier.in_features == 16
 
 
+@torch.no_grad()
+def test_fgi_centre_frames_ignores_a_static_offset():
+    """``centre_frames: true``: adding the same image to every frame of a chunk changes nothing."""
+    model = build_model({"name": "fgi", **TINY, "centre_frames": True}).eval()
+    video, audio = _inputs()
+    video = video.clamp(40, 200)
+    offset = torch.randint(-40, 40, (1, 1, 32, 32, 3), generator=torch.Generator().manual_seed(1))
+    shifted = (video.to(torch.int16) + offset).to(torch.uint8)
+    a, b = model(video, audio), model(shifted, audio)
+    assert torch.allclose(a["logit"], b["logit"], atol=1e-4) and torch.allclose(a["distance"], b["distance"], atol=1e-4)
+    plain = build_model({"name": "fgi", **TINY}).eval()
+    plain.load_state_dict(model.state_dict())
+    assert not torch.allclose(plain(video, audio)["distance"], plain(shifted, audio)["distance"], atol=1e-4)
+
+
 def test_blocks_output_shapes():
     assert ShallowResNet3D.output_shape(30, 224, 2) == (15, 28)
     assert ShallowResNet3D.output_shape(25, 64, 2) == (13, 8)

@@ -22,7 +22,9 @@ Ablation switches: ``attention`` (off: the linear layer sees M), ``residual``, a
 ``map_size`` (F_v adaptively average-pooled to k x k before the maps; default: H').
 Not in the paper: ``appearance: true`` gives the linear layer F_v averaged over time and
 space (C' more inputs) beside the map, so that visual artefacts that keep audio-visual
-synchrony (a face swap that follows the real lips) can count too.
+synchrony (a face swap that follows the real lips) can count too; ``centre_frames: true``
+subtracts from every frame the chunk's mean frame before the visual branch, so that it sees
+what changes over the chunk (the lips moving) rather than what a face looks like.
 Choices where the paper is silent: the stem's max-pool (so that two stages reach 28 x 28
 from 224), the audio encoder's layer sizes (the authors' public code for the temporal
 variant, ICASSP 2025), and a small epsilon inside the square root for finite gradients.
@@ -50,7 +52,7 @@ class FineGrainedAV(nn.Module):
                  attention: bool = True, residual: bool = False, map_size: int | None = None,
                  normalize: bool = False, channels_last: bool = False,
                  audio_frontend: str = "waveform", sample_rate: int | None = None, n_mels: int = 64,
-                 appearance: bool = False):
+                 appearance: bool = False, centre_frames: bool = False):
         super().__init__()
         self.visual = ShallowResNet3D(visual_channels)
         steps, side = ShallowResNet3D.output_shape(num_frames, image_size, len(visual_channels))
@@ -69,6 +71,7 @@ class FineGrainedAV(nn.Module):
         self.residual = bool(residual)
         self.normalize = bool(normalize)
         self.appearance = bool(appearance)
+        self.centre_frames = bool(centre_frames)
         self.channels_last = channels_last
         if channels_last:  # the 3-D convolutions' weights too, so that no layout conversion happens per step
             self.visual.to(memory_format=torch.channels_last_3d)
@@ -83,7 +86,10 @@ class FineGrainedAV(nn.Module):
         if video.shape[1] != self.num_frames or video.shape[2] != self.image_size:
             raise ValueError(f"video chunk {tuple(video.shape[1:])}: the model expects "
                              f"{self.num_frames} x {self.image_size} x {self.image_size} x 3")
-        fv = self.visual(video_to_tensor(video, self.channels_last))        # B x C x T' x H' x W'
+        x = video_to_tensor(video, self.channels_last)                       # B x 3 x T x H x W
+        if self.centre_frames:
+            x = x - x.mean(dim=2, keepdim=True)
+        fv = self.visual(x)                                                 # B x C x T' x H' x W'
         if fv.shape[-1] != self.map_size:
             fv = F.adaptive_avg_pool3d(fv, (fv.shape[2], self.map_size, self.map_size))
         fa = self.audio(audio)                                              # B x C x T'
