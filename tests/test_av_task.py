@@ -157,3 +157,24 @@ def test_sync_warmup_draws_real_videos_and_pseudo_fakes_only(tmp_path):
     assert any(it["label_video"] == 1 for it in items)
     with pytest.raises(ValueError, match="sync_warmup"):
         TrainChunks(data, sync_warmup=2)                         # no pseudo-fakes to warm up with
+
+
+def test_augment_keeps_chunks_and_labels(tmp_path):
+    """``data.augment`` changes the chunk the fakes made, not which chunk or label it is."""
+    d = make_av_data(tmp_path / "d", n_videos=4, frames=30)
+    conf = {"task": "av", "data": {"chunk_frames": 8, "audio_samples": 320, "chunks_per_video": 2,
+                                   "pseudo_fake": {"prob": 0.5, "modalities": ["audio"]}}}
+    plain = build_task(conf, {"train": str(d)}).train_dataset()
+    conf["data"]["augment"] = {"flip": 1.0, "gain_db": 6.0}
+    augmented = build_task(conf, {"train": str(d)}).train_dataset()
+    for i in range(len(plain)):
+        np.random.seed(i)
+        a = plain[i]
+        np.random.seed(i)
+        b = augmented[i]
+        assert a["key"] == b["key"] and all(a[k] == b[k] for k in ("label", "label_video", "label_audio"))
+        assert torch.equal(b["video"], a["video"].flip(2))
+        gain = (b["audio"] / a["audio"])[a["audio"].abs() > 1e-3]
+        assert torch.allclose(gain, gain[0]) and 10 ** (-6 / 20) - 1e-6 <= gain[0] <= 10 ** (6 / 20) + 1e-6
+    with pytest.raises(ValueError, match="data.augment: unknown keys"):
+        build_task({"task": "av", "data": {"augment": {"rotate": 1}}}, {"train": str(d)}).train_dataset()

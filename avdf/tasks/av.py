@@ -26,6 +26,10 @@ file, 0.05 is about -26 dBFS) before its chunks are cut, in training, validation
 and explanations alike, so that how loud a recording is does not reach the distance map;
 null (the default) leaves the audio as stored.
 
+``data.augment`` (avdf.data.av_augment: ``flip``, ``brightness``, ``contrast``, ``gain_db``)
+changes every training chunk, real or fake, after its fakes are made, in ways that keep its
+label: a mirror image, one brightness and contrast change for all its frames, one audio gain.
+
 ``data.sync_warmup: N`` keeps the first N epochs to real videos and their pseudo-fakes (the
 synchrony task alone); the fake videos and the other training-time fakes join after.
 
@@ -51,6 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from avdf.data.av_augment import ClipAugment
 from avdf.data.datadir import DataDirError, read_kv
 from avdf.data.pseudo_fakes import PseudoFaker
 from avdf.data.self_blend import SelfBlend
@@ -65,6 +70,7 @@ DATA_DEFAULTS: dict[str, Any] = {
     "valid_max_chunks": 10, "pseudo_fake": {"prob": 0.0}, "audio_fakes": {"prob": 0.0}, "self_blend": {"prob": 0.0},
     "sync_warmup": 0,
     "real_fraction": None, "audio_rms": None,
+    "augment": {"flip": 0.0, "brightness": 0.0, "contrast": 0.0, "gain_db": 0.0},
 }
 
 
@@ -210,8 +216,9 @@ class TrainChunks(Dataset):
 
     def __init__(self, data: AVData, chunks_per_video: int = 1, pseudo_fake: Mapping | None = None,
                  audio_fakes: Mapping | None = None, sample_rate: int = 16000, real_fraction: float | None = None,
-                 self_blend: Mapping | None = None, sync_warmup: int = 0):
+                 self_blend: Mapping | None = None, sync_warmup: int = 0, augment: Mapping | None = None):
         self.data, self.per_video = data, int(chunks_per_video)
+        self.augment = ClipAugment.from_config(augment)
         self.sync_warmup, self.epoch = int(sync_warmup), 1
         if self.sync_warmup < 0:
             raise ValueError(f"data.sync_warmup must be a number of epochs >= 0, got {sync_warmup}")
@@ -273,7 +280,7 @@ class TrainChunks(Dataset):
                 lv = 1.0 if info.modality in ("video", "both") else lv
                 la = 1.0 if info.modality in ("audio", "both") else la
         if warmup:
-            return _item(utt, video, audio, (label, lv, la))
+            return self._item(utt, video, audio, (label, lv, la), rng)
         if self.blender is not None and lv == 0:
             video, blended = self.blender(video, rng)
             if blended is not None:
@@ -284,7 +291,13 @@ class TrainChunks(Dataset):
             audio = get_vocoder(name)(audio, self.sample_rate, rng, **self.vocoder_params.get(name, {}))
             audio = fit_length(audio.astype(np.float32), self.data.audio_samples)
             label, la = 1.0, 1.0
-        return _item(utt, video, audio, (label, lv, la))
+        return self._item(utt, video, audio, (label, lv, la), rng)
+
+    def _item(self, utt: str, video: np.ndarray, audio: np.ndarray, labels: tuple[float, float, float],
+              rng: np.random.Generator) -> dict:
+        if self.augment is not None:
+            video, audio = self.augment(video, audio, rng)
+        return _item(utt, video, audio, labels)
 
 
 class EvalChunks(Dataset):
@@ -368,7 +381,7 @@ class AVTask(Task):
         sample_rate = int((self.cfg.get("preprocess") or {}).get("sample_rate", 16000))
         return TrainChunks(self._data("train"), self.dcfg["chunks_per_video"], self.dcfg["pseudo_fake"],
                            self.dcfg["audio_fakes"], sample_rate, self.dcfg["real_fraction"], self.dcfg["self_blend"],
-                           self.dcfg["sync_warmup"])
+                           self.dcfg["sync_warmup"], self.dcfg["augment"])
 
     def valid_dataset(self) -> Dataset | None:
         return EvalChunks(self._data("valid"), self.dcfg["valid_max_chunks"]) if "valid" in self.data else None
