@@ -280,7 +280,7 @@ class TrainChunks(Dataset):
                 lv = 1.0 if info.modality in ("video", "both") else lv
                 la = 1.0 if info.modality in ("audio", "both") else la
         if warmup:
-            return self._item(utt, video, audio, (label, lv, la), rng)
+            return self._finish(utt, video, audio, (label, lv, la), rng)
         if self.blender is not None and lv == 0:
             video, blended = self.blender(video, rng)
             if blended is not None:
@@ -291,10 +291,11 @@ class TrainChunks(Dataset):
             audio = get_vocoder(name)(audio, self.sample_rate, rng, **self.vocoder_params.get(name, {}))
             audio = fit_length(audio.astype(np.float32), self.data.audio_samples)
             label, la = 1.0, 1.0
-        return self._item(utt, video, audio, (label, lv, la), rng)
+        return self._finish(utt, video, audio, (label, lv, la), rng)
 
-    def _item(self, utt: str, video: np.ndarray, audio: np.ndarray, labels: tuple[float, float, float],
-              rng: np.random.Generator) -> dict:
+    def _finish(self, utt: str, video: np.ndarray, audio: np.ndarray, labels: tuple[float, float, float],
+                rng: np.random.Generator) -> dict:
+        """The item of a chunk whose fakes are made, augmented (``data.augment``) when asked."""
         if self.augment is not None:
             video, audio = self.augment(video, audio, rng)
         return _item(utt, video, audio, labels)
