@@ -65,6 +65,9 @@ def test_audio_rms_scales_each_video(tmp_path):
         assert np.array_equal(v1, v2) and np.allclose(a2, a1 * gain, rtol=1e-5)
         # every chunk of the video gets the same factor: the file, not the chunk, is brought to the RMS
         assert np.allclose(scaled.chunk(utt, 0)[1], plain.chunk(utt, 0)[1] * gain, rtol=1e-5)
+        # inference reads whole videos (avdf.bin.infer_av): scaled by the same factor
+        (w1, b1), (w2, b2) = plain.whole(utt), scaled.whole(utt)
+        assert np.array_equal(w1, w2) and np.allclose(b1, whole, rtol=1e-5) and np.allclose(b2, whole * gain, rtol=1e-5)
     with pytest.raises(ValueError, match="audio_rms must be a positive"):
         AVData(d, chunk_frames=8, audio_samples=320, audio_rms=0)
 

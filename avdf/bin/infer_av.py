@@ -3,7 +3,7 @@
     # job J of N (through $cuda_cmd JOB=1:N ... --job JOB), then the merge
     python -m avdf.bin.infer_av --exp_dir exp/fgi --data data/<tag>/test --out exp/fgi/scores/test.txt \\
         --nj N --job J [--perturb gaussian,jpeg,h264] [--seed 0] [--max_chunks 20] [--cpu] \\
-        [--model.infer_by streams]
+        [--sync_contrast 6,9,12] [--model.infer_by streams]
     python -m avdf.bin.infer_av --merge --out exp/fgi/scores/test.txt --nj N
 
 The model and its data settings come from ``exp_dir/config.yaml`` (any key can be
@@ -14,6 +14,17 @@ consecutive or, with ``--chunk_hop H`` (or ``infer.chunk_hop``), starting every 
 and the video's score the mean of its chunks': ``<utt> <score>``, higher = real. The chunk
 scores go to ``<out stem>.chunks.txt`` (``<utt> <start seconds> <score>``) for the plots of
 avdf.bin.explain_av.
+
+``--sync_contrast K1,K2,..`` (or ``infer.sync_contrast``; not in either paper) scores every
+chunk again with the video's audio rolled by -K and by +K frames for each K, and
+takes c = z0 - mean z_K, z the model's real-vs-fake logit (z0 at the true alignment):
+how much more real the clip looks in sync than out of it, the offset confidence of
+SyncNet (Chung and Zisserman, 2016) on the detector's own logit. The detector's
+per-identity offset (one speaker's clips all scoring low) cancels out, and so does any cue
+that survives the shift (a face-swap artefact, an unnatural voice): the contrast then
+sees synchrony only. A chunk scores sigmoid(c), a video sigmoid(mean c of its chunks)
+(averaged as logits); 0.5 means as real in sync as out of it. Costs 1 + 2 x (number of K)
+forward passes per chunk.
 
 ``--perturb`` is the robustness test of Zhou and Lim (ICCV 2021): each listed
 perturbation is applied to a video's face frames with probability 0.5, drawn per video
@@ -35,7 +46,7 @@ from tqdm import tqdm
 
 from avdf.bin.preprocess_av import job_slice
 from avdf.data.datadir import DataDirError, read_kv
-from avdf.data.video import VideoError, load_frames
+from avdf.data.video import VideoError
 from avdf.utils.config import ConfigError, load_config
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
@@ -95,44 +106,79 @@ def video_rng(seed: int, utt: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(utt.encode())])
 
 
+def parse_shifts(text: str | None) -> list[int]:
+    """``"6,9,12"`` -> [6, 9, 12]: audio offsets (frames) of ``--sync_contrast``."""
+    if text is None or str(text).strip() in ("", "none", "None"):
+        return []
+    items = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    try:
+        shifts = [int(x) for x in items]
+    except ValueError:
+        raise ValueError(f"sync contrast shifts must be whole frame counts like 6,9,12, got {text!r}") from None
+    if any(k <= 0 for k in shifts):
+        raise ValueError(f"sync contrast shifts must be positive (both signs are used), got {text!r}")
+    return shifts
+
+
+def _sigmoid(z: float) -> float:
+    return float(1 / (1 + np.exp(-z)))
+
+
 def score_videos(model, data, utts: list[str], device, batch_size: int, max_chunks: int | None,
-                 perturb: list[str], seed: int, hop: int | None = None) -> tuple[dict[str, float], list[tuple]]:
-    """(video scores, chunk rows ``(utt, start_s, score)``) of ``data`` (an avdf.tasks.av.AVData)."""
+                 perturb: list[str], seed: int, hop: int | None = None,
+                 shifts: list[int] | None = None) -> tuple[dict[str, float], list[tuple]]:
+    """(video scores, chunk rows ``(utt, start_s, score)``) of ``data`` (an avdf.tasks.av.AVData).
+
+    A chunk's score is sigmoid(z0) = 1 - p(fake), z0 the model's real-vs-fake logit, and a
+    video's the mean of its chunks'. With ``shifts`` a chunk's contrast is z0 - mean z_k,
+    z_k the logit of the same frames with the video's audio rolled by +-k frames (the
+    synchrony contrast of the module docstring); the chunk's score is sigmoid(contrast)
+    and the video's sigmoid(mean contrast of its chunks).
+    """
     import torch
 
     from avdf.tasks.av import chunk_starts, cut_chunk
 
-    pending: list[tuple[str, int, np.ndarray, np.ndarray]] = []
-    chunk_scores: dict[str, list[tuple[int, float]]] = {}
+    offsets = [0] + [s * k for k in (shifts or []) for s in (-1, 1)]
+    pending: list[tuple[str, int, int, np.ndarray, np.ndarray]] = []
+    logits: dict[tuple[str, int], np.ndarray] = {}
 
     def flush():
         if not pending:
             return
-        video = torch.from_numpy(np.stack([p[2] for p in pending])).to(device)
-        audio = torch.from_numpy(np.stack([p[3] for p in pending])).to(device)
+        video = torch.from_numpy(np.stack([p[3] for p in pending])).to(device)
+        audio = torch.from_numpy(np.stack([p[4] for p in pending])).to(device)
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logit = model(video, audio)["logit"]
-        for (utt, start, _, _), s in zip(pending, (1 - torch.sigmoid(logit.float())).cpu().tolist()):
-            chunk_scores.setdefault(utt, []).append((start, s))
+        for (utt, start, j, _, _), z in zip(pending, (-logit.float()).cpu().tolist()):
+            logits.setdefault((utt, start), np.zeros(len(offsets)))[j] = z
         pending.clear()
 
     for utt in tqdm(utts, desc="scoring", mininterval=10, disable=None):
         try:
-            frames = load_frames(data.visual[utt])
-            audio = load_frames(data.audio[utt]).astype(np.float32)
+            frames, audio = data.whole(utt)     # the audio as training saw it (data.audio_rms)
         except (VideoError, OSError, ValueError) as e:
             raise DataDirError(f"{data.path}: {utt}: cannot read its preprocessed crops or audio: {e}") from None
         rng = video_rng(seed, utt)
         for kind in perturb:
             if rng.random() < 0.5:
                 frames = perturb_frames(frames, kind, rng, data.fps[utt])
-        for start in chunk_starts(len(frames), data.chunk_frames, max_chunks, hop):
-            v, a = cut_chunk(frames, audio, start, data.chunk_frames, data.audio_samples)
-            pending.append((utt, start, v, a))
-            if len(pending) >= batch_size:
-                flush()
+        for j, k in enumerate(offsets):
+            moved = np.roll(audio, int(round(k * data.audio_samples / data.chunk_frames))) if k else audio
+            for start in chunk_starts(len(frames), data.chunk_frames, max_chunks, hop):
+                v, a = cut_chunk(frames, moved, start, data.chunk_frames, data.audio_samples)
+                pending.append((utt, start, j, v, a))
+                if len(pending) >= batch_size:
+                    flush()
     flush()
-    video_scores = {u: float(np.mean([s for _, s in cs])) for u, cs in chunk_scores.items()}
+    chunk_z: dict[str, list[tuple[int, float]]] = {}
+    for (utt, start), z in logits.items():
+        chunk_z.setdefault(utt, []).append((start, float(z[0] - z[1:].mean()) if shifts else float(z[0])))
+    if shifts:   # the contrasts are averaged as logits: a video is as far in sync as its chunks on average
+        video_scores = {u: _sigmoid(np.mean([z for _, z in cz])) for u, cz in chunk_z.items()}
+    else:
+        video_scores = {u: float(np.mean([_sigmoid(z) for _, z in cz])) for u, cz in chunk_z.items()}
+    chunk_scores = {u: [(start, _sigmoid(z)) for start, z in cz] for u, cz in chunk_z.items()}
     rows = [(u, start / data.fps[u], s) for u in utts for start, s in sorted(chunk_scores[u])]
     return video_scores, rows
 
@@ -183,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="frames between chunk starts (default: the config's infer.chunk_hop, else "
                              "data.chunk_frames: consecutive chunks); smaller overlaps them")
     parser.add_argument("--batch_size", type=int, default=None, help="default: the config's infer.batch_size")
+    parser.add_argument("--sync_contrast", default=None,
+                        help="audio shifts in frames, e.g. 6,9,12: score = in-sync minus shifted logit "
+                             "(default: the config's infer.sync_contrast, else none; 'none' turns it off)")
     parser.add_argument("--cpu", action="store_true")
     parser.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args, overrides = parser.parse_known_args(argv)
@@ -214,12 +263,14 @@ def main(argv: list[str] | None = None) -> int:
         max_chunks = args.max_chunks if args.max_chunks is not None else icfg.get("max_chunks")
         batch = args.batch_size or int(icfg.get("batch_size", 8))
         hop = args.chunk_hop if args.chunk_hop is not None else icfg.get("chunk_hop")
+        shifts = parse_shifts(args.sync_contrast if args.sync_contrast is not None else icfg.get("sync_contrast"))
         scores, rows = score_videos(model, data, utts, device, batch, max_chunks, perturb, args.seed,
-                                    None if hop is None else int(hop))
+                                    None if hop is None else int(hop), shifts)
         out, chunks = _paths(args.out, args.job)
         write_scores(out, chunks, scores, rows)
-        logger.info("%s: %d videos, %d chunks%s", out, len(scores), len(rows),
-                    f" (perturbed: {','.join(perturb)})" if perturb else "")
+        logger.info("%s: %d videos, %d chunks%s%s", out, len(scores), len(rows),
+                    f" (perturbed: {','.join(perturb)})" if perturb else "",
+                    f" (sync contrast, shifts +-{','.join(map(str, shifts))} frames)" if shifts else "")
     except (DataDirError, ConfigError, ValueError, FileNotFoundError) as e:
         print(f"infer_av: {e}", file=sys.stderr)
         return 1

@@ -174,6 +174,14 @@ class AVData:
             audio *= self.gain(utt)
         return cut_chunk(video, audio, 0, f, n)
 
+    def whole(self, utt: str) -> tuple[np.ndarray, np.ndarray]:
+        """(all frames, all audio float32) of ``utt``, the audio scaled as :meth:`chunk` scales it."""
+        video = load_frames(self.visual[utt])
+        audio = load_frames(self.audio[utt]).astype(np.float32)
+        if self.audio_rms is not None:
+            audio *= self.gain(utt)
+        return video, audio
+
     def gain(self, utt: str) -> float:
         """The factor that brings the whole audio of ``utt`` to ``audio_rms`` (1 for silence)."""
         if utt not in self._gain:

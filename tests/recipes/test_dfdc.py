@@ -72,6 +72,12 @@ def test_joint_av_and_perturbed_scoring(dfdc_tiny_exp):
     assert set(perturbed) == set(clean) and perturbed != clean
     results = (work / "RESULTS.md").read_text()
     assert "| joint_av_tiny |" in results and "| fgi_tiny_gaussian_jpeg_h264 |" in results and "| fgi_tiny |" in results
+    run_recipe(RECIPE, *common, "--config", "conf/fgi_tiny.yaml", "--stage", "4", "--stop_stage", "5",
+               "--sync_contrast", "2,3")
+    contrast = read_kv(dfdc_tiny_exp / "scores" / "test_sc2_3.txt")
+    assert set(contrast) == set(clean) and contrast != clean
+    assert "--sync_contrast 2,3" in (dfdc_tiny_exp / "log" / "infer_sc2_3.1.log").read_text()
+    assert "| fgi_tiny_sc2_3 |" in (work / "RESULTS.md").read_text()
 
 
 def test_overlapping_chunks(dfdc_tiny_exp, tmp_path):

@@ -23,6 +23,7 @@ config=conf/fgi.yaml
 exp_name=               # default: the config's file name
 train_args=             # extra training overrides, e.g. "--model.attention false"
 perturb=                # stage 4/5: robustness test, e.g. gaussian,jpeg,h264
+sync_contrast=          # stage 4/5: audio shifts (frames), e.g. 6,9,12: in-sync minus shifted logit
 explain_num=2           # stage 6: this many fakes and reals
 work=.                  # where data/, dump/, exp/ go
 results=RESULTS.md      # stage 5 updates this file's section of the experiment
@@ -93,12 +94,13 @@ if stage_begin 3 "training $exp_name" "$exp_dir/.done.train"; then
   stage_end "$exp_dir/.done.train"
 fi
 
-suffix=${perturb:+_${perturb//,/_}}
+suffix=${perturb:+_${perturb//,/_}}${sync_contrast:+_sc${sync_contrast//,/_}}
 scores=$exp_dir/scores/test$suffix.txt
-if stage_begin 4 "scoring the test set${perturb:+ (perturbed: $perturb)}" "$exp_dir/scores/.done.test$suffix"; then
+if stage_begin 4 "scoring the test set${perturb:+ (perturbed: $perturb)}${sync_contrast:+ (sync contrast $sync_contrast)}" \
+    "$exp_dir/scores/.done.test$suffix"; then
   $cuda_cmd --gpu $ngpu JOB=1:$nj "$exp_dir/log/infer$suffix.JOB.log" \
     python -m avdf.bin.infer_av --exp_dir "$exp_dir" --data "$pdata/test" --out "$scores" --nj $nj --job JOB \
-      ${perturb:+--perturb $perturb} --num_threads $threads $cpu_flag
+      ${perturb:+--perturb $perturb} ${sync_contrast:+--sync_contrast $sync_contrast} --num_threads $threads $cpu_flag
   python -m avdf.bin.infer_av --merge --out "$scores" --nj $nj
   stage_end "$exp_dir/scores/.done.test$suffix"
 fi

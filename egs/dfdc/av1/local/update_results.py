@@ -22,7 +22,8 @@ from pathlib import Path
 from avdf.utils.fileio import atomic_open
 
 HEADER = ("# Results: egs/dfdc/av1\n\n"
-          "Video-level scores (mean of the 1 s chunk scores, 1 - p(fake)); higher = real. Every number "
+          "Video-level scores (mean of the 1 s chunk scores, 1 - p(fake); rows ending in `_sc<K..>`: the "
+          "synchrony contrast of `--sync_contrast`, README); higher = real. Every number "
           "below comes from the command in its section, on the machine and date given there. Results on "
           "a mini corpus say nothing about the real DFDC.\n\n")
 SUMMARY = ("| experiment | test AUC | EER | accuracy at 0.5 | selected epoch | date |\n"
