@@ -163,9 +163,10 @@ def score_videos(model, data, utts: list[str], device, batch_size: int, max_chun
         for kind in perturb:
             if rng.random() < 0.5:
                 frames = perturb_frames(frames, kind, rng, data.fps[utt])
+        starts = chunk_starts(len(frames), data.chunk_frames, max_chunks, hop)
         for j, k in enumerate(offsets):
             moved = np.roll(audio, int(round(k * data.audio_samples / data.chunk_frames))) if k else audio
-            for start in chunk_starts(len(frames), data.chunk_frames, max_chunks, hop):
+            for start in starts:
                 v, a = cut_chunk(frames, moved, start, data.chunk_frames, data.audio_samples)
                 pending.append((utt, start, j, v, a))
                 if len(pending) >= batch_size:

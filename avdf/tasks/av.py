@@ -179,13 +179,16 @@ class AVData:
         video = load_frames(self.visual[utt])
         audio = load_frames(self.audio[utt]).astype(np.float32)
         if self.audio_rms is not None:
-            audio *= self.gain(utt)
+            audio *= self.gain(utt, audio)     # the file is in memory: no second read for the gain
         return video, audio
 
-    def gain(self, utt: str) -> float:
-        """The factor that brings the whole audio of ``utt`` to ``audio_rms`` (1 for silence)."""
+    def gain(self, utt: str, whole: np.ndarray | None = None) -> float:
+        """The factor that brings the whole audio of ``utt`` (read unless given as ``whole``)
+        to ``audio_rms`` (1 for silence)."""
         if utt not in self._gain:
-            whole = load_frames(self.audio[utt]).astype(np.float64)
+            if whole is None:
+                whole = load_frames(self.audio[utt])
+            whole = whole.astype(np.float64)
             rms = float(np.sqrt(np.mean(whole ** 2))) if whole.size else 0.0
             self._gain[utt] = self.audio_rms / rms if rms > 1e-8 else 1.0
         return self._gain[utt]
