@@ -151,7 +151,8 @@ def test_sizes_plan(tmp_path):
     from avdf.data.mini.dfdc import write_metadata_only
 
     for size, (train_real, train_fake, test_real, test_fake) in {"small": (24, 72, 12, 24),
-                                                                  "medium": (48, 144, 24, 48)}.items():
+                                                                  "medium": (48, 144, 24, 48),
+                                                                  "small24": (24, 72, 12, 24)}.items():
         write_metadata_only(tmp_path / size, size=size, seed=0)
         rows = list(csv.DictReader((tmp_path / size / "mini_fake_types.csv").open()))
         test = [r for r in rows if r["folder"] == "test"]
@@ -161,5 +162,7 @@ def test_sizes_plan(tmp_path):
         assert sum(r["label"] == "REAL" for r in test) == test_real, size
         assert sum(r["label"] == "FAKE" for r in test) == test_fake, size
         assert not {r["identity"] for r in test} & {r["identity"] for r in train}, size
+        if size == "small24":  # small's videos, twice its identities
+            assert len({r["identity"] for r in train}) == 24 and len({r["identity"] for r in test}) == 12
     assert make_main(["--dataset", "voxceleb", "--size", "medium", "--out", str(tmp_path / "vox")]) == 1
     assert not (tmp_path / "vox").exists()

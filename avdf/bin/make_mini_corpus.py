@@ -1,7 +1,7 @@
 """Generate a dataset's mini corpus in its official on-disk layout, offline.
 
     python -m avdf.bin.make_mini_corpus --dataset asvspoof2019_la --out db/mini_tiny \\
-        [--size tiny|small|medium] [--seed 0] [--jobs 2] [--force]
+        [--size tiny|small|medium|small24] [--seed 0] [--jobs 2] [--force]
 
 ``DIR`` receives the dataset tree exactly as the official archive unpacks (``DIR/LA/...``,
 ``DIR/voxceleb1/...`` + ``DIR/voxceleb2/...``, ...), a ``README.mini.md`` saying what every
@@ -17,7 +17,8 @@ Generator contract (``GENERATORS`` maps a dataset name to ``"module:function"``)
 - ``out``: an existing empty directory to fill with the dataset tree (top folder included).
 - ``size``: ``"tiny"`` (tests: under 30 s on 2 cores) or ``"small"`` (demo: enough for a
   model to learn something, under 3 min); a dataset may have more (``EXTRA_SIZES`` in
-  avdf.data.mini.common: DFDC's ``"medium"``, twice ``small``'s identities and test videos).
+  avdf.data.mini.common: DFDC's ``"medium"``, twice ``small``'s identities and test videos, and
+  ``"small24"``, small's videos spread over twice its identities).
 - ``seed``: everything random derives from it; the same seed and size must give
   byte-identical metadata and protocol files.
 - ``jobs``: the most worker processes to use.

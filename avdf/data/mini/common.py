@@ -32,7 +32,7 @@ from avdf.data.mini.speech import MissingMaterialError, Speaker, load_speech, re
 logger = logging.getLogger(__name__)
 
 SIZES = ("tiny", "small")              # every dataset has these
-EXTRA_SIZES = {"dfdc": ("medium",)}  # and these datasets more
+EXTRA_SIZES = {"dfdc": ("medium", "small24")}  # and these datasets more
 CHANNEL_SR = 8000
 # program -> Debian package that provides it
 DEBIAN_PACKAGE = {"espeak-ng": "espeak-ng", "flite": "flite", "ffmpeg": "ffmpeg",

@@ -14,8 +14,10 @@ speech.
   ``local-faceswap`` / ``local-lipsync`` / ``local-revocode`` where only a 0.5-2 s
   segment is manipulated.
 - Media: H.264 (yuv420p) 320 x 240 at 29.97 fps + AAC-LC mono 48 kHz mp4; clips of 2 s
-  (tiny) or 4 s (small, medium) instead of DFDC's 10 s 1080p. ``medium`` has twice
-  ``small``'s training identities (24) and test videos (72) for less noisy comparisons.
+  (tiny) or 4 s (small, medium, small24) instead of DFDC's 10 s 1080p. ``medium`` has twice
+  ``small``'s training identities (24) and test videos (72) for less noisy comparisons;
+  ``small24`` has ``small``'s numbers of videos but 24 training identities of one real clip
+  each (small: 12 of two) and 12 test identities of one (small: 6 of two).
 - ``metadata.json`` per part (REAL entries without ``original``, FAKE entries naming a REAL
   of the same part, ``split: "train"``; no audio labels, as in DFDC), ``test/labels.csv``
   (``filename,label``, 1 = fake). Test identities are not in any training part.
@@ -73,6 +75,10 @@ SIZES = {
                   test_fakes_per_real=2, duration=4.0),
     "medium": Size(parts=6, ids_per_part=4, reals_per_id=2, fakes_per_real=3, test_ids=8, test_reals_per_id=3,
                    test_fakes_per_real=2, duration=4.0),
+    # small's numbers of videos with twice its identities, one real clip each: identities
+    # against amount of data (egs/dfdc/av1/RESULTS.md, third session of 2026-12-03)
+    "small24": Size(parts=4, ids_per_part=6, reals_per_id=1, fakes_per_real=3, test_ids=12, test_reals_per_id=1,
+                    test_fakes_per_real=2, duration=4.0),
 }
 
 
