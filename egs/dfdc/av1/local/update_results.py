@@ -4,11 +4,12 @@
         --command "./run.sh --mini true ..." --machine "x86_64, ..., 2 cores" --config conf/fgi_mini.yaml \\
         --exp_dir exp/fgi_mini
 
-RESULTS.md keeps a summary table (one row per experiment: AUC, EER, accuracy, date) and,
+RESULTS.md keeps the hand-written text between ``<!-- notes -->`` and ``<!-- /notes -->``
+first, then a summary table (one row per experiment: AUC, EER, accuracy, date) and,
 below it, each experiment's section: the run.sh command, config, machine, date, the
 training time and selected epoch, and the metrics block of avdf.bin.compute_metrics (read
-with its JSON, the score file's ``.json``). Entries of other experiments are kept as they are,
-and so is hand-written text between ``<!-- notes -->`` and ``<!-- /notes -->``.
+with its JSON, the score file's ``.json``). Entries of other experiments and the notes are
+kept as they are.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ HEADER = ("# Results: egs/dfdc/av1\n\n"
           "synchrony contrast of `--sync_contrast`, README); higher = real. Every number "
           "below comes from the command in its section, on the machine and date given there. Results on "
           "a mini corpus say nothing about the real DFDC.\n\n")
-SUMMARY = ("| experiment | test AUC | EER | accuracy at 0.5 | selected epoch | date |\n"
+SUMMARY = ("## Every run\n\nOne row per experiment; its block, with the command, follows the table.\n\n"
+           "| experiment | test AUC | EER | accuracy at 0.5 | selected epoch | date |\n"
            "|---|---|---|---|---|---|\n")
 
 
@@ -69,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     old = args.results.read_text(encoding="utf-8") if args.results.is_file() else ""
     sections = _sections(old)
     sections[args.name] = body
-    rows = dict(re.findall(r"^\| (\S+) (\|.*\|)$", old.split("<!-- /summary -->")[0], flags=re.M)) if old else {}
+    table = re.search(r"<!-- summary -->\n(.*?)<!-- /summary -->", old, flags=re.S)
+    rows = dict(re.findall(r"^\| (\S+) (\|.*\|)$", table.group(1), flags=re.M)) if table else {}
     rows = {k: f"| {k} {v}" for k, v in rows.items() if k != "experiment"}
     rows[args.name] = _row(args.name, metrics, epoch, date)
     notes = re.search(r"<!-- notes -->\n.*?<!-- /notes -->\n", old, flags=re.S)
-    text = (HEADER + "<!-- summary -->\n" + SUMMARY + "".join(rows[k] + "\n" for k in rows)
-            + "<!-- /summary -->\n\n" + (notes.group(0) + "\n" if notes else "")
+    text = (HEADER + (notes.group(0) + "\n" if notes else "")
+            + "<!-- summary -->\n" + SUMMARY + "".join(rows[k] + "\n" for k in rows) + "<!-- /summary -->\n\n"
             + "".join(f"<!-- results:{k} -->\n{v}<!-- /results:{k} -->\n" for k, v in sections.items()))
     with atomic_open(args.results) as f:
         f.write(text)
