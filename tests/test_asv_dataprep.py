@@ -3,7 +3,6 @@ full-size Vox1-O list, the real metadata/list files when given, the meta files' 
 both VoxCeleb1 layouts, VoxCeleb2 m4a pipes, the training-pool rules and bad input."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 from pathlib import Path
@@ -11,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from avdf.data.datadir import read_kv, read_trials, validate_data_dir
+from tests.recipe_local import load_local
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("vox_prepare_data", ROOT / "egs/voxceleb/local/prepare_data.py")
-prep = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(prep)
+prep = load_local(ROOT / "egs/voxceleb/local/prepare_data.py", "vox_prepare_data")
 
 VOX1_META = "VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n" \
             "id10001\tA.J._Buckley\tm\tIreland\tdev\n" \

@@ -1,28 +1,19 @@
 """Stage 1 of egs/dfdc/av1: DFDC metadata -> data dirs (local/prepare_dfdc.py)."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from avdf.data.datadir import read_kv, validate_data_dir
+from tests.recipe_local import load_local
 
 RECIPE = Path(__file__).resolve().parents[1] / "egs" / "dfdc" / "av1"
 LISTS = RECIPE / "local" / "lists"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("prepare_dfdc", RECIPE / "local" / "prepare_dfdc.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["prepare_dfdc"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-prep = _load()
+prep = load_local(RECIPE / "local" / "prepare_dfdc.py", "prepare_dfdc")
 
 
 def _names(name: str) -> list[str]:

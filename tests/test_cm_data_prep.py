@@ -8,7 +8,6 @@ small hand-made trees for the error paths.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import subprocess
@@ -20,13 +19,11 @@ import pytest
 import soundfile as sf
 
 from avdf.data.datadir import read_kv, validate_data_dir
+from tests.recipe_local import load_local
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "egs" / "asvspoof2019_la" / "cm1"
-_spec = importlib.util.spec_from_file_location("prepare_la", RECIPE / "local" / "prepare_la.py")
-prep = importlib.util.module_from_spec(_spec)
-sys.modules["prepare_la"] = prep  # dataclasses look their module up
-_spec.loader.exec_module(prep)
+prep = load_local(RECIPE / "local" / "prepare_la.py", "prepare_la")
 
 CM = "ASVspoof2019_LA_cm_protocols"
 ASV = "ASVspoof2019_LA_asv_protocols"

@@ -2,23 +2,15 @@
 one block per experiment, and replaces an experiment's entry when it runs again."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
+
+from tests.recipe_local import load_local
 
 RECIPE = Path(__file__).resolve().parents[1] / "egs" / "dfdc" / "av1"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("dfdc_update_results", RECIPE / "local" / "update_results.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["dfdc_update_results"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-upd = _load()
+upd = load_local(RECIPE / "local" / "update_results.py", "dfdc_update_results")
 
 
 def _block(tmp: Path, name: str, auc: float) -> Path:

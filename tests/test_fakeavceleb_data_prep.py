@@ -5,16 +5,15 @@ meta_data.csv, the published counts on a tree of placeholder files built from it
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import random
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from avdf.data.datadir import read_kv, validate_data_dir
+from tests.recipe_local import load_local
 
 RECIPE = Path(__file__).resolve().parents[1] / "egs" / "fakeavceleb" / "av1"
 RACES = ["African", "Asian (East)", "Asian (South)", "Caucasian (American)", "Caucasian (European)"]
@@ -23,11 +22,7 @@ TYPES = {"A": "RealVideo-RealAudio", "B": "RealVideo-FakeAudio", "C": "FakeVideo
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("fakeavceleb_data_prep", RECIPE / "local" / "data_prep.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return load_local(RECIPE / "local" / "data_prep.py", "fakeavceleb_data_prep")
 
 
 dp = _load()
