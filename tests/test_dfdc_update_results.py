@@ -8,8 +8,6 @@ from pathlib import Path
 from tests.recipe_local import load_local
 
 RECIPE = Path(__file__).resolve().parents[1] / "egs" / "dfdc" / "av1"
-
-
 upd = load_local(RECIPE / "local" / "update_results.py", "dfdc_update_results")
 
 

@@ -21,11 +21,7 @@ TYPES = {"A": "RealVideo-RealAudio", "B": "RealVideo-FakeAudio", "C": "FakeVideo
          "D": "FakeVideo-FakeAudio"}
 
 
-def _load():
-    return load_local(RECIPE / "local" / "data_prep.py", "fakeavceleb_data_prep")
-
-
-dp = _load()
+dp = load_local(RECIPE / "local" / "data_prep.py", "fakeavceleb_data_prep")
 
 
 def synthetic_rows(ids_per_cell: int = 3, seed: int = 0) -> tuple[list[list[str]], int]:
