@@ -42,6 +42,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 from tqdm import tqdm
 
 from avdf.bin.preprocess_av import job_slice
@@ -120,10 +121,6 @@ def parse_shifts(text: str | None) -> list[int]:
     return shifts
 
 
-def _sigmoid(z: float) -> float:
-    return float(1 / (1 + np.exp(-z)))
-
-
 def score_videos(model, data, utts: list[str], device, batch_size: int, max_chunks: int | None,
                  perturb: list[str], seed: int, hop: int | None = None,
                  shifts: list[int] | None = None) -> tuple[dict[str, float], list[tuple]]:
@@ -176,10 +173,10 @@ def score_videos(model, data, utts: list[str], device, batch_size: int, max_chun
     for (utt, start), z in logits.items():
         chunk_z.setdefault(utt, []).append((start, float(z[0] - z[1:].mean()) if shifts else float(z[0])))
     if shifts:   # the contrasts are averaged as logits: a video is as far in sync as its chunks on average
-        video_scores = {u: _sigmoid(np.mean([z for _, z in cz])) for u, cz in chunk_z.items()}
+        video_scores = {u: float(expit(np.mean([z for _, z in cz]))) for u, cz in chunk_z.items()}
     else:
-        video_scores = {u: float(np.mean([_sigmoid(z) for _, z in cz])) for u, cz in chunk_z.items()}
-    chunk_scores = {u: [(start, _sigmoid(z)) for start, z in cz] for u, cz in chunk_z.items()}
+        video_scores = {u: float(np.mean(expit([z for _, z in cz]))) for u, cz in chunk_z.items()}
+    chunk_scores = {u: [(start, float(expit(z))) for start, z in cz] for u, cz in chunk_z.items()}
     rows = [(u, start / data.fps[u], s) for u in utts for start, s in sorted(chunk_scores[u])]
     return video_scores, rows
 
