@@ -43,6 +43,20 @@ def latest(ckpt_dir: str | Path) -> Path | None:
     return ckpts[max(ckpts)] if ckpts else None
 
 
+def rank_epochs(history: Sequence[dict[str, Any]], metric: str, mode: str) -> list[dict[str, Any]]:
+    """The rows of a training ``history`` (one dict per epoch, ``valid_<metric>`` where
+    validated) best first: by ``valid_<metric>`` (``mode`` ``min`` or ``max``), ties to the
+    later epoch; without any validated row, latest first."""
+    if mode not in ("min", "max"):
+        raise ValueError(f"selection mode must be min or max, got {mode!r}")
+    key = f"valid_{metric}"
+    rows = [r for r in history if key in r]
+    if not rows:
+        return sorted(history, key=lambda r: -r["epoch"])
+    sign = 1 if mode == "min" else -1
+    return sorted(rows, key=lambda r: (sign * r[key], -r["epoch"]))
+
+
 def average_state_dicts(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
     """Element-wise mean of the ``model`` weights in ``paths`` (accumulated in float64,
     returned in each tensor's own dtype); integer buffers such as BatchNorm's

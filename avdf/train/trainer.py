@@ -265,12 +265,7 @@ class Trainer:
 
     # -- selection --------------------------------------------------------------------
     def _ranked(self, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        key = f"valid_{self.select_metric}"
-        rows = [r for r in history if key in r]
-        if not rows:  # no validation set: the latest epochs are the best
-            return sorted(history, key=lambda r: -r["epoch"])
-        sign = 1 if self.select_mode == "min" else -1
-        return sorted(rows, key=lambda r: (sign * r[key], -r["epoch"]))
+        return ckpt.rank_epochs(history, self.select_metric, self.select_mode)
 
     def _epochs_since_best(self, history) -> int:
         best = self._ranked(history)[0]["epoch"]
