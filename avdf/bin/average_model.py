@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import shutil
 import sys
 from pathlib import Path
@@ -25,8 +24,6 @@ import yaml
 from avdf.train import checkpoint as ckpt
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
-
-log = logging.getLogger(__name__)
 
 
 class AverageError(RuntimeError):
