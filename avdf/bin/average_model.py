@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -81,7 +80,8 @@ def average(exp_dir: Path, out_dir: Path, num: int, by: str = "best") -> list[in
         json.dump({**selection, "averaged_epochs": chosen, "source": str(exp_dir)}, f, indent=2)
     for name in ("train_history.tsv", "seed", "versions.txt"):
         if (exp_dir / name).is_file():
-            shutil.copyfile(exp_dir / name, out_dir / name)
+            with atomic_open(out_dir / name) as f:
+                f.write((exp_dir / name).read_text(encoding="utf-8"))
     return chosen
 
 
