@@ -1,7 +1,7 @@
 """The tiny mini DFDC, read back by an independent reader written from DATASETS.md §4:
 layout, metadata.json and labels.csv by position, every file listed and present, H.264 +
 AAC streams, detectable faces, real speech in sync with the mouth in real videos, every
-fake type present, test identities unseen in training, byte-identical metadata per seed."""
+fake type present, test identities unseen in training, byte-identical metadata and clips per seed."""
 from __future__ import annotations
 
 import csv
@@ -141,6 +141,25 @@ def test_same_seed_same_metadata(root, tmp_path):
     write_metadata_only(other, size="tiny", seed=1)
     assert (other / "mini_fake_types.csv").read_bytes() != (root / "mini_fake_types.csv").read_bytes()
 
+
+
+def test_same_seed_same_clips(root, tmp_path):
+    """Clips rendered again in this process (other memory, other history than the generator's
+    worker) are byte-identical to the corpus's: a face swap with WORLD-revocoded audio (x264
+    and 8 kHz WORLD each gave other bytes from run to run before 2026-12-03) and a real clip."""
+    import dataclasses
+
+    from avdf.data.mini.avclips import render_clip
+    from avdf.data.mini.dfdc import SIZES, _plan
+
+    rows = {r[0]: r for r in read_types(root)}
+    chosen = [n for n, r in rows.items() if r[5] == "world"][:2] + [n for n, r in rows.items() if r[2] == "REAL"][:1]
+    assert len(chosen) == 3 and all(rows[n][4] in ("faceswap", "fsgan") for n in chosen[:2])
+    specs = {Path(s.path).name: s for s in _plan(SIZES["tiny"], 0, root)[0]}
+    for name in chosen:
+        again = tmp_path / name
+        render_clip(dataclasses.replace(specs[name], path=str(again)))
+        assert again.read_bytes() == (root / rows[name][1] / name).read_bytes(), name
 
 def test_sizes_plan(tmp_path):
     """Counts of the larger plans (metadata only, nothing rendered); a size the dataset

@@ -8,6 +8,7 @@ import pytest
 import pyworld as pw
 
 from avdf.data import vocoders
+from avdf.data.audio import resample
 from avdf.data.mini.speech import load_speech, real_speakers
 
 SR = 16000
@@ -110,3 +111,29 @@ def test_unit_concat_uses_given_units(carlo, june):
 def test_unknown_vocoder_lists_known():
     with pytest.raises(KeyError, match="griffin_lim"):
         vocoders.get_vocoder("wavenet")
+
+
+
+def _dirty_heap(value: float) -> None:
+    """Free blocks of the sizes WORLD allocates, filled with ``value``: what a C routine that
+    reads memory it never wrote would see next."""
+    junk = [np.full(n, value) for n in (512, 1024, 2048) for _ in range(8)]
+    del junk
+
+
+def test_world_at_8khz_does_not_depend_on_stale_memory():
+    """At 8 kHz WORLD's D4C reads past its voicing spectrum (its 7.9 kHz edge is above
+    Nyquist). Run at 8 kHz itself (``vocoders._world``), this vowel-like signal gave three
+    different outputs for the four memory states below (2026-12-03); ``vocoders.world``
+    runs WORLD at 16 kHz under 15.8 kHz and gives one."""
+    sr = 8000
+    t = np.arange(2 * sr) / sr
+    x = (0.3 * np.sin(2 * np.pi * 140 * t + 3 * np.sin(2 * np.pi * 2 * t)) * (np.sin(2 * np.pi * 1.5 * t) > -0.3)
+         + 0.01 * np.random.default_rng(0).standard_normal(len(t))).astype(np.float32)
+    outs = []
+    for value in (1e300, -1e300, 0.0, np.nan):
+        _dirty_heap(value)
+        outs.append(vocoders.world(x, sr, None))
+    assert len(outs[0]) == len(x) and np.isfinite(outs[0]).all()
+    assert all(np.array_equal(y, outs[0]) for y in outs[1:])
+    assert _median_f0(resample(outs[0], sr, SR)) == pytest.approx(_median_f0(resample(x, sr, SR)), rel=0.1)

@@ -47,7 +47,7 @@ from tqdm import tqdm
 
 from avdf.bin.preprocess_av import job_slice
 from avdf.data.datadir import DataDirError, read_kv
-from avdf.data.video import VideoError
+from avdf.data.video import VideoError, reproducible_x264
 from avdf.utils.config import ConfigError, load_config
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
@@ -92,6 +92,7 @@ def h264_roundtrip(frames: np.ndarray, fps: float, bits_per_pixel: float = 0.05)
         s = c.add_stream("libx264", rate=int(round(fps)))
         s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         s.bit_rate = max(8000, int(bits_per_pixel * frames.shape[1] * frames.shape[2] * fps))
+        reproducible_x264(s)   # the same perturbed frames from run to run
         for f in frames:
             for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
                 c.mux(p)

@@ -13,6 +13,7 @@ without a usable face raises :class:`NoFaceError` so that callers can list it in
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -120,6 +121,58 @@ def iter_frames(path: str | os.PathLike, fps: float | None = None,
             n_out += 1
     if n_out == 0:
         raise VideoError(f"{path}: no video frames")
+
+
+# -- encoding ---------------------------------------------------------------------------------
+# x264's names of the instruction sets below AVX-512, each with the flag that /proc/cpuinfo
+# gives it; MMX2 is x264's name for the MMX extensions that come with SSE.
+_X264_CPU_FLAGS = (("MMX2", "sse"), ("SSE", "sse"), ("SSE2", "sse2"), ("SSE3", "pni"), ("SSSE3", "ssse3"),
+                   ("SSE4.1", "sse4_1"), ("SSE4.2", "sse4_2"), ("AVX", "avx"), ("AVX2", "avx2"),
+                   ("FMA3", "fma"), ("BMI1", "bmi1"), ("BMI2", "bmi2"), ("LZCNT", "abm"))
+
+
+def x264_asm_without_avx512(cpuinfo: str | None = None) -> str | None:
+    """The value of x264's ``asm`` parameter that keeps this CPU's instruction sets but
+    AVX-512, or None where the CPU has no AVX-512 (or says nothing: not Linux, not x86).
+
+    On a CPU with AVX-512, x264 (core 165 in PyAV 18's wheels) gives different bitstreams
+    for the same frames from one encode to the next, even on one thread (on an AMD EPYC: 8
+    different outputs in 30 encodes of one clip); with its AVX2 code it gives one, the same
+    as its usual output (tests/test_video_encode.py)."""
+    if cpuinfo is None:
+        return _this_cpu_asm()
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags = set(value.split())
+            break
+    if "avx512f" not in flags:
+        return None
+    return ",".join(name for name, flag in _X264_CPU_FLAGS if flag in flags)
+
+
+@functools.lru_cache(maxsize=1)
+def _this_cpu_asm() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            return x264_asm_without_avx512(f.read())
+    except OSError:
+        return None
+
+
+def reproducible_x264(stream, options: dict[str, str] | None = None) -> None:
+    """Set a PyAV ``libx264`` output stream up to give the same bytes for the same frames:
+    ``options`` (crf, preset, ...), one encoder thread (x264's bitstream depends on its
+    thread count) and, on a CPU with AVX-512, x264's code without it (see
+    :func:`x264_asm_without_avx512`). Call before the first frame is encoded."""
+    opts = dict(options or {})
+    asm = x264_asm_without_avx512()
+    if asm is not None:
+        extra = opts.get("x264-params", "")
+        opts["x264-params"] = f"{extra}:asm={asm}" if extra else f"asm={asm}"
+    stream.options = opts
+    stream.codec_context.thread_count = 1
 
 
 # -- face detectors ---------------------------------------------------------------------------

@@ -106,6 +106,14 @@ def warp_frequency(env: np.ndarray, alpha: float) -> np.ndarray:
     return np.apply_along_axis(lambda row: np.interp(src, k, row), -1, env)
 
 
+# D4C (WORLD's aperiodicity) first decides voicing from the power below 4 kHz against the
+# power below 7.9 kHz; under a sampling rate of 15.8 kHz the second edge lies above Nyquist and
+# D4C reads an array past what it wrote, so its result changes with whatever memory held (at
+# 8 kHz: from one call to the next on the same input). Under this rate WORLD runs at WORLD_SR.
+D4C_MIN_SR = 15800
+WORLD_SR = 16000
+
+
 def world(wave: np.ndarray, sr: int, rng: np.random.Generator, *, f0_scale: float = 1.0,
           f0_shift: float = 0.0, sp_warp: float = 1.0, target: np.ndarray | None = None,
           target_weight: float = 1.0, f0_smooth_ms: float = 0.0, sp_dims: int | None = None,
@@ -120,7 +128,23 @@ def world(wave: np.ndarray, sr: int, rng: np.random.Generator, *, f0_scale: floa
     another voice at ``sr``), the F0 is moved to the target's median F0 and every frame's
     envelope is multiplied by the ratio of the target's to the source's average envelope
     (to the power ``target_weight``): a simple vocoder-based voice conversion. ``rng`` is unused (WORLD is deterministic).
+    Under :data:`D4C_MIN_SR` the analysis and synthesis run on a :data:`WORLD_SR` copy (see there).
     """
+    params = dict(f0_scale=f0_scale, f0_shift=f0_shift, sp_warp=sp_warp, target_weight=target_weight,
+                  f0_smooth_ms=f0_smooth_ms, sp_dims=sp_dims, f0_method=f0_method, frame_period=frame_period)
+    if sr >= D4C_MIN_SR:
+        return _world(wave, sr, target=target, **params)
+    from avdf.data.audio import resample
+
+    up = resample(np.asarray(wave, np.float32), sr, WORLD_SR)
+    target = None if target is None else resample(np.asarray(target, np.float32), sr, WORLD_SR)
+    y = resample(_world(up, WORLD_SR, target=target, **params), WORLD_SR, sr)
+    return _match_level(_fit_length(y, len(wave)), wave)
+
+
+def _world(wave: np.ndarray, sr: int, *, f0_scale: float, f0_shift: float, sp_warp: float,
+           target: np.ndarray | None, target_weight: float, f0_smooth_ms: float, sp_dims: int | None,
+           f0_method: str, frame_period: float) -> np.ndarray:
     import pyworld as pw
 
     x64, f0, t, sp, ap = _world_analysis(wave, sr, frame_period, f0_method)

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from avdf.data.mini.faces import FACE_CENTRE, FACE_PX, Face
+from avdf.data.video import reproducible_x264
 from avdf.utils.fileio import atomic_path
 
 MOUTH_HALF_WIDTH = 0.15     # of the face-box width
@@ -285,8 +286,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: Fraction | int, audio: 
             v = out.add_stream("libx264", rate=Fraction(fps))
             v.width, v.height = frames.shape[2], frames.shape[1]
             v.pix_fmt = "yuv420p"
-            v.options = {"crf": str(crf), "preset": "veryfast"}
-            v.codec_context.thread_count = 1
+            reproducible_x264(v, {"crf": str(crf), "preset": "veryfast"})   # one seed, one corpus
             a = out.add_stream("aac", rate=sr, layout="mono")
             a.bit_rate = audio_bit_rate
             for i, img in enumerate(frames):
