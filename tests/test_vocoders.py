@@ -113,7 +113,6 @@ def test_unknown_vocoder_lists_known():
         vocoders.get_vocoder("wavenet")
 
 
-
 def _dirty_heap(value: float) -> None:
     """Free blocks of the sizes WORLD allocates, filled with ``value``: what a C routine that
     reads memory it never wrote would see next."""
