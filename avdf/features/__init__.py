@@ -16,6 +16,7 @@ FEATURES: dict[str, str] = {
     "wavlm": "avdf.features.ssl:WavLMFrontend",
     "mfcc": "avdf.features.mfcc:MFCC",
     "fbank": "avdf.features.fbank:Fbank",
+    "speechbrain_fbank": "avdf.features.speechbrain_fbank:SpeechBrainFbank",
     "lfcc": "avdf.features.lfcc:LFCC",
     "cqcc": "avdf.features.cqcc:CQCC",
     "spectrogram": "avdf.features.spectrogram:LogSpectrogram",

@@ -26,6 +26,12 @@ classifier's logits without margin (``loss``: comparable across epochs while a m
 schedule changes the training criterion), the classification accuracy and the EER of
 cosine scores over all pairs of validation utterances (``eer``, when there are
 same-speaker pairs). Selection is on ``loss`` unless ``train.select_metric`` says otherwise.
+
+Model: a :class:`SpeakerNet` (the config's ``model:`` as embedding extractor, ``head:`` and
+``loss:``). A task given no ``train`` data has no speakers to classify: its model is the
+embedding extractor alone (state dict ``embedding.*``): what ``avdf.bin.import_model``
+fills from a published embedding-only checkpoint, whose ``embedding.*`` weights
+``avdf.bin.extract_embeddings`` then reads as it reads a trained model's.
 """
 from __future__ import annotations
 
@@ -278,6 +284,8 @@ class ASVTask(Task):
         return len(self._splits()[-1])
 
     def build_model(self) -> SpeakerNet:
+        if "train" not in self.data:  # no speakers: the embedding extractor alone (see the module docstring)
+            return SpeakerNet(build_model(self.cfg["model"]), 0, None)
         batch = int((self.cfg.get("data") or {}).get("batch_size", 16))
         world = int(os.environ.get("WORLD_SIZE", "1"))
         reader, utts, *_ = self._splits()

@@ -4,8 +4,12 @@
 ``channels`` [512, 512, 512, 512, 1536] with 128 attention channels and a 192-dim
 embedding (C = 512) has 6,194,048 parameters; [1024, 1024, 1024, 1024, 1536] (C = 1024)
 has 14,660,416 -- exactly speechbrain's counts, as this module adds none. (speechbrain's
-own VoxCeleb C = 1024 checkpoint uses a 3072-channel last layer: 20,767,552.) The
-classifier of the AAM-softmax lives in the loss head, not here.
+own VoxCeleb C = 1024 checkpoint uses a 3072-channel last layer: 20,767,552,
+``egs/voxceleb/v3/conf/ecapa_speechbrain.yaml``.) The classifier of the AAM-softmax lives in
+the loss head, not here.
+
+speechbrain's published ``embedding_model.ckpt`` (speechbrain/spkrec-ecapa-voxceleb) loads
+through :func:`from_speechbrain` (``avdf.bin.import_model --format speechbrain_ecapa``).
 """
 from __future__ import annotations
 
@@ -32,3 +36,16 @@ class ECAPATDNN(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         return self.net(feats).squeeze(1)
+
+
+#: the top-level modules of speechbrain's ECAPA_TDNN state dict
+_SPEECHBRAIN_TOP = ("blocks", "mfa", "asp", "asp_bn", "fc")
+
+
+def from_speechbrain(state: dict, model_cfg: dict | None = None) -> dict:
+    """speechbrain's ECAPA_TDNN state dict (its ``embedding_model.ckpt``) in the layout of
+    the ASV task's model without training speakers: a :class:`~avdf.models.asv.speaker_net.SpeakerNet`
+    holding this module as ``embedding``, so each key gains the prefix ``embedding.net.``.
+    Keys of other modules (a classifier's, say) are returned unchanged, for the import's
+    key check to name them."""
+    return {f"embedding.net.{k}" if k.split(".", 1)[0] in _SPEECHBRAIN_TOP else k: v for k, v in state.items()}

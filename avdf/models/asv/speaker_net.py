@@ -1,7 +1,11 @@
 """What a speaker-embedding model trains as: the embedding extractor, an optional
 hidden head (Kaldi's segment7: ReLU-BN-affine layers) and the classification loss with
 its weights. Only ``embedding`` is used for extraction; checkpoints store it under the
-``embedding.`` prefix so it loads without the head (:func:`embedding_state`)."""
+``embedding.`` prefix so it loads without the head (:func:`embedding_state`).
+
+``loss=None`` builds the extractor alone (no head, no classifier): the model of a task that
+has no training speakers, which an imported embedding-only checkpoint (speechbrain's
+``embedding_model.ckpt``) fills."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -15,10 +19,13 @@ from avdf.losses import build_loss
 class SpeakerNet(nn.Module):
     """``forward(feats, labels) -> (loss, logits)``; ``embed(feats) -> embeddings``."""
 
-    def __init__(self, embedding: nn.Module, n_speakers: int, loss: Mapping, hidden: Sequence[int] = (),
+    def __init__(self, embedding: nn.Module, n_speakers: int, loss: Mapping | None, hidden: Sequence[int] = (),
                  steps_per_epoch: int = 0):
         super().__init__()
         self.embedding = embedding
+        if loss is None:  # embedding extractor only
+            self.head, self.loss = nn.Sequential(), None
+            return
         layers: list[nn.Module] = []
         dim = int(embedding.embed_dim)
         for h in hidden:  # Kaldi: the x-vector is taken before this ReLU-BN
@@ -35,11 +42,17 @@ class SpeakerNet(nn.Module):
     def embed(self, feats: torch.Tensor) -> torch.Tensor:
         return self.embedding(feats)
 
+    def _classifier(self):
+        if self.loss is None:
+            raise RuntimeError("this SpeakerNet is an embedding extractor only (built without training "
+                               "speakers): it has no classifier to train or to give logits")
+        return self.loss
+
     def logits(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.loss.logits(self.head(self.embedding(feats)))
+        return self._classifier().logits(self.head(self.embedding(feats)))
 
     def forward(self, feats: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.loss(self.head(self.embedding(feats)), labels)
+        return self._classifier()(self.head(self.embedding(feats)), labels)
 
 
 def embedding_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

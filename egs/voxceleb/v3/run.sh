@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # VoxCeleb ECAPA-TDNN system (WeSpeaker examples/voxceleb/v2): 80 log-mel filterbanks,
 # ECAPA-TDNN C=512 (conf/ecapa_c512.yaml) or C=1024 (conf/ecapa_c1024.yaml), AAM-softmax
-# (m 0.2, s 30, margin ramped over epochs 20-40), MUSAN/RIR augmentation; cosine scoring
+# (m 0.2, s 32, margin ramped over epochs 20-40), MUSAN/RIR augmentation; cosine scoring
 # with and without AS-norm; trained on vox2 dev, scored on Vox1-O/E/H (cleaned lists).
 #
 #   ./run.sh --db_root /path/to/voxceleb --musan_root /path/to/musan --rirs_root /path/to/RIRS_NOISES \
