@@ -17,10 +17,17 @@ The paper's configurations (``conf/aasist.yaml``, ``conf/aasist_l.yaml``)::
     AASIST-L: filts [70, [1, 32], [32, 32], [32, 24], [24, 24]], gat_dims [24, 32],
               pool_ratios [0.4, 0.5, 0.7, 0.5] -> 85,306 parameters
 
-One deliberate difference from the public reference code: a residual block that is
-not the first applies its BatchNorm + SELU before the first convolution (the reference
-computes them and then convolves the block input instead). Parameter counts are the same.
-The graph back-end (:class:`AasistBackend`) is shared with SSL-AASIST.
+The forward pass is the official one (clovaai/aasist ``models/AASIST.py``), including
+its residual-block quirk: a block that is not the first has a BatchNorm + SELU
+(``pre``) whose output the official code computes and then discards: ``conv1`` convolves
+the block's raw input. Those BatchNorm parameters exist (they are in the parameter
+count and in the published checkpoints) but never reach the output, so avdf does not
+compute them. ``preact_blocks: true`` convolves the pre-activated input instead (what the
+block was presumably meant to do); it is off in the paper configs, and a model trained
+with one setting does not score correctly with the other.
+
+Official checkpoints load through :func:`from_clovaai` (``avdf.bin.import_model --format
+clovaai_aasist``). The graph back-end (:class:`AasistBackend`) is shared with SSL-AASIST.
 """
 from __future__ import annotations
 
@@ -129,11 +136,15 @@ class GraphPool(nn.Module):
 
 
 class ResBlock2d(nn.Module):
-    """RawNet-style 2-D residual block: (BN, SELU) -> conv 2x3 -> BN, SELU -> conv 2x3,
-    a 1x3 projection on the skip path when the channels change, then (``pool``) 1x3 max-pool."""
+    """RawNet-style 2-D residual block: conv 2x3 -> BN, SELU -> conv 2x3, a 1x3 projection
+    on the skip path when the channels change, then (``pool``) 1x3 max-pool.
 
-    def __init__(self, in_ch: int, out_ch: int, first: bool = False, pool: bool = True):
+    A block that is not ``first`` holds a BN + SELU ``pre``: with ``preact`` it is applied
+    before ``conv1``; without (the official AASIST / RawNet2 computation) it is unused."""
+
+    def __init__(self, in_ch: int, out_ch: int, first: bool = False, pool: bool = True, preact: bool = False):
         super().__init__()
+        self.preact = bool(preact) and not first
         self.pre = nn.Identity() if first else nn.Sequential(nn.BatchNorm2d(in_ch), nn.SELU(inplace=True))
         self.conv1 = nn.Conv2d(in_ch, out_ch, kernel_size=(2, 3), padding=(1, 1))
         self.bn2 = nn.BatchNorm2d(out_ch)
@@ -143,15 +154,16 @@ class ResBlock2d(nn.Module):
         self.pool = nn.MaxPool2d((1, 3)) if pool else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv2(self.act(self.bn2(self.conv1(self.pre(x)))))
+        out = self.conv2(self.act(self.bn2(self.conv1(self.pre(x) if self.preact else x))))
         return self.pool(out + self.skip(x))
 
 
-def residual_encoder(filts: Sequence, pool: bool = True) -> nn.Sequential:
+def residual_encoder(filts: Sequence, pool: bool = True, preact: bool = False) -> nn.Sequential:
     """The six blocks ``filts[1], filts[2], filts[3], filts[4], filts[4], filts[4]``
     (each with a 1x3 time max-pool for AASIST, none for SSL-AASIST)."""
     specs = [filts[1], filts[2], filts[3], filts[4], filts[4], filts[4]]
-    return nn.Sequential(*(ResBlock2d(int(a), int(b), first=i == 0, pool=pool) for i, (a, b) in enumerate(specs)))
+    return nn.Sequential(*(ResBlock2d(int(a), int(b), first=i == 0, pool=pool, preact=preact)
+                           for i, (a, b) in enumerate(specs)))
 
 
 class AasistBackend(nn.Module):
@@ -207,13 +219,13 @@ class AASIST(nn.Module):
     def __init__(self, filts: Sequence = (70, (1, 32), (32, 32), (32, 64), (64, 64)),
                  gat_dims: Sequence[int] = (64, 32), pool_ratios: Sequence[float] = (0.5, 0.7, 0.5, 0.5),
                  temperatures: Sequence[float] = (2.0, 2.0, 100.0, 100.0), first_conv: int = 128,
-                 sample_rate: int = 16000):
+                 sample_rate: int = 16000, preact_blocks: bool = False):
         super().__init__()
         self.sample_rate = sample_rate
         self.sinc = SincConv(int(filts[0]), first_conv, sample_rate)
         self.first_bn = nn.BatchNorm2d(1)
         self.act = nn.SELU(inplace=True)
-        self.encoder = residual_encoder(filts)
+        self.encoder = residual_encoder(filts, preact=preact_blocks)
         self.backend = AasistBackend(int(filts[-1][-1]), int(filts[0]) // 3, gat_dims, pool_ratios, temperatures)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
@@ -231,5 +243,41 @@ class AASISTL(AASIST):
     def __init__(self, filts: Sequence = (70, (1, 32), (32, 32), (32, 24), (24, 24)),
                  gat_dims: Sequence[int] = (24, 32), pool_ratios: Sequence[float] = (0.4, 0.5, 0.7, 0.5),
                  temperatures: Sequence[float] = (2.0, 2.0, 100.0, 100.0), first_conv: int = 128,
-                 sample_rate: int = 16000):
-        super().__init__(filts, gat_dims, pool_ratios, temperatures, first_conv, sample_rate)
+                 sample_rate: int = 16000, preact_blocks: bool = False):
+        super().__init__(filts, gat_dims, pool_ratios, temperatures, first_conv, sample_rate, preact_blocks)
+
+
+# official clovaai/aasist module names -> avdf's (the rest of each key is the same, except
+# the master-node layers of HS-GAL, renamed below)
+_CLOVAAI_TOP = {
+    "pos_S": "backend.pos_spectral", "master1": "backend.master1", "master2": "backend.master2",
+    "GAT_layer_S": "backend.gat_spectral", "GAT_layer_T": "backend.gat_temporal",
+    "HtrgGAT_layer_ST11": "backend.hs_gal11", "HtrgGAT_layer_ST12": "backend.hs_gal12",
+    "HtrgGAT_layer_ST21": "backend.hs_gal21", "HtrgGAT_layer_ST22": "backend.hs_gal22",
+    "pool_S": "backend.pool_spectral", "pool_T": "backend.pool_temporal",
+    "pool_hS1": "backend.pool_s1", "pool_hT1": "backend.pool_t1",
+    "pool_hS2": "backend.pool_s2", "pool_hT2": "backend.pool_t2", "out_layer": "backend.out_layer",
+}
+_CLOVAAI_HSGAL = {"att_projM": "att_proj_master", "att_weightM": "att_weight_master",
+                  "proj_with_attM": "proj_with_att_master", "proj_without_attM": "proj_without_att_master"}
+_CLOVAAI_BLOCK = {"bn1": "pre.0", "conv_downsample": "skip"}
+
+
+def clovaai_key(key: str) -> str:
+    """avdf's name for a key of the official AASIST state dict (unknown keys unchanged)."""
+    parts = key.split(".")
+    if parts[0] == "encoder" and len(parts) >= 4 and parts[2] == "0":
+        # encoder.<i>.0.<layer>.<param>: each block sits in a one-element Sequential
+        return ".".join(["encoder", parts[1], _CLOVAAI_BLOCK.get(parts[3], parts[3])] + parts[4:])
+    if parts[0] in _CLOVAAI_TOP:
+        rest = parts[1:]
+        if parts[0].startswith("HtrgGAT") and rest:
+            rest = [_CLOVAAI_HSGAL.get(rest[0], rest[0])] + rest[1:]
+        return ".".join([_CLOVAAI_TOP[parts[0]]] + rest)
+    return key
+
+
+def from_clovaai(state: dict, model_cfg: dict | None = None) -> dict:
+    """An official AASIST / AASIST-L state dict (clovaai/aasist, and the ASVspoof 5
+    baseline, which uses the same code) in avdf's key layout."""
+    return {clovaai_key(k): v for k, v in state.items()}
