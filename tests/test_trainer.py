@@ -86,3 +86,31 @@ def test_the_training_set_is_told_each_epoch(tmp_path, monkeypatch):
     monkeypatch.setattr(toy_task._Blobs, "set_epoch", lambda self, epoch: seen.append(epoch), raising=False)
     _fit(tmp_path / "e", epochs=3)
     assert seen == [1, 2, 3]
+
+
+def test_improving_epochs():
+    h = [{"epoch": 1, "valid_err": 0.3}, {"epoch": 2, "valid_err": 0.4}, {"epoch": 3, "valid_err": 0.3},
+         {"epoch": 4}, {"epoch": 5, "valid_err": 0.1}, {"epoch": 6, "valid_err": 0.2}]
+    assert ckpt.improving_epochs(h, "err", "min") == [1, 3, 5]  # ties count, as AASIST's `>=`
+    assert ckpt.improving_epochs(h, "err", "max") == [1, 2]
+
+
+def test_swa_of_improving_epochs_with_bn_update(tmp_path):
+    """``average: improving`` averages exactly the running-best epochs; ``swa_bn_update``
+    then replaces the BatchNorm statistics by those of one pass over the training data."""
+    out = _fit(tmp_path / "s", epochs=5, average="improving", swa_bn_update=True)
+    hist = ckpt.load(tmp_path / "s" / "checkpoints" / "epoch_5.pt")["history"]
+    want = ckpt.improving_epochs(hist, "err", "min")
+    assert sorted(out["averaged_epochs"]) == want
+    states = [ckpt.load(tmp_path / "s" / "checkpoints" / f"epoch_{e}.pt")["model"] for e in want]
+    k = "net.0.weight"
+    assert torch.allclose(out["model"][k], sum(s[k] for s in states) / len(states), atol=1e-6)
+    # the statistics are the training data's under the averaged weights, not an average of the epochs'
+    from tests.toy_task import ToyNet, _Blobs
+    net = ToyNet()
+    net.load_state_dict(out["model"])
+    feats = torch.from_numpy(_Blobs(96, 0).x)
+    h = net.net[0](feats)
+    assert torch.allclose(out["model"]["net.1.running_mean"], h.mean(0).detach(), atol=0.05)
+    avg_stats = sum(s["net.1.running_mean"] for s in states) / len(states)
+    assert not torch.allclose(out["model"]["net.1.running_mean"], avg_stats, atol=1e-4)

@@ -57,6 +57,19 @@ def rank_epochs(history: Sequence[dict[str, Any]], metric: str, mode: str) -> li
     return sorted(rows, key=lambda r: (sign * r[key], -r["epoch"]))
 
 
+def improving_epochs(history: Sequence[dict[str, Any]], metric: str, mode: str) -> list[int]:
+    """The epochs whose ``valid_<metric>`` was at least as good as every earlier one (ties
+    count), oldest first: the snapshots AASIST's official training averages by SWA."""
+    if mode not in ("min", "max"):
+        raise ValueError(f"selection mode must be min or max, got {mode!r}")
+    key, sign, best, out = f"valid_{metric}", 1 if mode == "min" else -1, None, []
+    for r in history:
+        if key in r and (best is None or sign * r[key] <= best):
+            best = sign * r[key]
+            out.append(r["epoch"])
+    return out
+
+
 def average_state_dicts(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
     """Element-wise mean of the ``model`` weights in ``paths`` (accumulated in float64,
     returned in each tensor's own dtype); integer buffers such as BatchNorm's

@@ -41,6 +41,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 10, "average": 1, "keep": 0, "amp": "auto", "compile": False,
     "channels_last": False, "patience": 0, "log_interval": 50, "valid_every": 1,
     "num_threads": 0,  # CPU intra-op threads per process (0: torch's default)
+    # after averaging, re-estimate BatchNorm statistics with one pass over the training data
+    # (what SWA does: torchcontrib's bn_update in AASIST's official training)
+    "swa_bn_update": False,
 }
 
 
@@ -263,6 +266,32 @@ class Trainer:
             raise KeyError(f"validation gave {sorted(metrics)}, not the selection metric {self.select_metric!r}")
         return {k: float(v) for k, v in metrics.items()}
 
+    @torch.no_grad()
+    def _bn_update(self, weights: dict[str, torch.Tensor], epoch: int) -> dict[str, torch.Tensor]:
+        """BatchNorm running statistics of ``weights`` re-estimated as the batch-size-weighted
+        mean over one pass of the training data, the model in training mode (torchcontrib's
+        ``bn_update``, which AASIST's official training runs after SWA)."""
+        model = self.task.build_model().to(self.device)
+        model.load_state_dict(weights)
+        bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+               and m.track_running_stats]
+        if not bns:
+            return weights
+        for m in bns:
+            m.reset_running_stats()
+        model.train()
+        seen = 0
+        for batch in self._loader(self.task.train_dataset(), True, epoch):
+            b = len(batch[0]) if isinstance(batch, (list, tuple)) else len(batch)
+            for m in bns:
+                m.momentum = b / (seen + b)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                                enabled=self.amp_dtype is not None):
+                self.task.training_step(model, batch, self.device)
+            seen += b
+        logger.info("BatchNorm statistics re-estimated on %d training items", seen)
+        return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
     # -- selection --------------------------------------------------------------------
     def _ranked(self, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return ckpt.rank_epochs(history, self.select_metric, self.select_mode)
@@ -271,22 +300,38 @@ class Trainer:
         best = self._ranked(history)[0]["epoch"]
         return history[-1]["epoch"] - best
 
+    def _averaged(self, history: list[dict[str, Any]], available) -> list[int]:
+        """The epochs that make ``model.pt``: ``train.average: N``, the N best by the selection
+        metric; ``train.average: improving``, every epoch that was at least as good as all
+        before it (AASIST's official SWA snapshots)."""
+        if str(self.tcfg["average"]).lower() == "improving":
+            chosen = [e for e in ckpt.improving_epochs(history, self.select_metric, self.select_mode)
+                      if e in available]
+            return chosen or [r["epoch"] for r in self._ranked(history) if r["epoch"] in available][:1]
+        n_avg = max(1, int(self.tcfg["average"]))
+        return [r["epoch"] for r in self._ranked(history) if r["epoch"] in available][:n_avg]
+
     def _prune(self) -> None:
         keep = int(self.tcfg["keep"])
         if keep <= 0:
             return
         history = ckpt.load(ckpt.latest(self.ckpt_dir))["history"]
-        wanted = {r["epoch"] for r in self._ranked(history)[: max(keep, int(self.tcfg["average"]))]}
+        if str(self.tcfg["average"]).lower() == "improving":
+            wanted = set(ckpt.improving_epochs(history, self.select_metric, self.select_mode))
+            wanted |= {r["epoch"] for r in self._ranked(history)[:keep]}
+        else:
+            wanted = {r["epoch"] for r in self._ranked(history)[: max(keep, int(self.tcfg["average"]))]}
         wanted.add(history[-1]["epoch"])  # the latest, to resume from
         for epoch, path in ckpt.epoch_checkpoints(self.ckpt_dir).items():
             if epoch not in wanted:
                 path.unlink(missing_ok=True)
 
     def _finalise(self, history: list[dict[str, Any]]) -> None:
-        n_avg = max(1, int(self.tcfg["average"]))
         available = ckpt.epoch_checkpoints(self.ckpt_dir)
-        chosen = [r["epoch"] for r in self._ranked(history) if r["epoch"] in available][:n_avg]
+        chosen = self._averaged(history, available)
         weights = ckpt.average_state_dicts([available[e] for e in chosen])
+        if self.tcfg["swa_bn_update"]:
+            weights = self._bn_update(weights, history[-1]["epoch"] + 1)
         best = self._ranked(history)[0]
         ckpt.save({"model": weights, "config": self.cfg, "averaged_epochs": chosen,
                    "select_metric": self.select_metric, "best": best}, self.exp_dir / "model.pt")
