@@ -25,7 +25,7 @@ def _speechlike(n: int, seed: int = 0) -> np.ndarray:
 
 
 def numpy_lfcc(x: np.ndarray, n_fft=512, win=320, hop=160, n_filter=20, n_lfcc=20, preemph=0.97) -> np.ndarray:
-    """LFCC written out step by step as the ASVspoof 2021 baseline describes it (static part)."""
+    """avdf's default LFCC (its earlier front-end, not a baseline's), step by step (static part)."""
     x = np.concatenate([x[:1], x[1:] - preemph * x[:-1]]).astype(np.float64)
     pad = n_fft // 2
     xp = np.pad(x, (pad, pad))  # centred frames, zero padding
