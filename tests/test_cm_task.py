@@ -156,3 +156,23 @@ def test_resume_gives_the_same_model(tmp_path):
     a = torch.load(tmp_path / "straight" / "checkpoints" / "epoch_2.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "resumed" / "checkpoints" / "epoch_2.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_crop_mode_first_takes_the_first_samples(tmp_path):
+    """``data.crop_mode: first`` (RawNet2's 2021 baseline training): the first ``crop``
+    samples, repeated when shorter; ``random`` draws windows that start elsewhere."""
+    d = tmp_path / "d"
+    d.mkdir()
+    x = (np.arange(3000) % 200 / 400).astype(np.float32)
+    sf.write(str(d / "a.wav"), x, 16000, subtype="FLOAT")
+    sf.write(str(d / "b.wav"), x[:700], 16000, subtype="FLOAT")
+    (d / "wav.scp").write_text(f"a {d / 'a.wav'}\nb {d / 'b.wav'}\n")
+    (d / "utt2label").write_text("a bonafide\nb spoof\n")
+    first = CMDataset(d, crop=1000, crop_mode="first")
+    np.testing.assert_array_equal(first[0][1].numpy(), x[:1000])
+    np.testing.assert_array_equal(first[1][1].numpy(), np.concatenate([x[:700], x[:300]]))
+    np.random.seed(3)
+    rand = CMDataset(d, crop=1000)
+    assert any(not np.array_equal(rand[0][1].numpy(), x[:1000]) for _ in range(5))
+    with pytest.raises(ValueError, match="crop_mode"):
+        CMDataset(d, crop=1000, crop_mode="last")

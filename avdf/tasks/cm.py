@@ -7,6 +7,7 @@ Config sections it reads::
       input: wav            # wav: wav.scp (raw-waveform models); feats: feats.scp (LFCC, spectrogram ...)
       sample_rate: 16000    # wav input: audio at another rate is an error
       crop: 64600           # training crop, samples (wav) or frames (feats); shorter items are repeated
+      crop_mode: random     # random: a random window each time; first: the first `crop` (RawNet2's 2021 baseline)
       eval_crop: 64600      # validation/inference: the first eval_crop samples/frames (repeated if short),
                             # or null for the whole utterance (a batch is repeat-padded to its longest)
       batch_size: 24
@@ -89,7 +90,7 @@ class CMDataset(Dataset):
 
     def __init__(self, data_dir: str | os.PathLike, input: str = "wav", sample_rate: int = 16000,
                  crop: int | None = None, fixed: int | None = None, rawboost: dict | None = None,
-                 labelled: bool = True):
+                 labelled: bool = True, crop_mode: str = "random"):
         self.data_dir = Path(data_dir)
         if input not in ("wav", "feats"):
             raise ValueError(f"data.input must be wav or feats, got {input!r}")
@@ -106,6 +107,9 @@ class CMDataset(Dataset):
             self.utts = list(read_kv(scp))
         self.labels = read_labels(self.data_dir, self.utts) if labelled else {}
         self.crop, self.fixed = crop, fixed
+        if crop_mode not in ("random", "first"):
+            raise ValueError(f"data.crop_mode must be random or first, got {crop_mode!r}")
+        self.crop_mode = crop_mode
         self.rawboost = None
         if rawboost:
             from avdf.data.rawboost import RawBoost
@@ -127,10 +131,11 @@ class CMDataset(Dataset):
         x = self.load(utt)
         if self.crop:
             if self.rawboost is not None:
-                # augment no more than needed: a generous window around the crop
-                x = random_crop(x, min(x.shape[0], 2 * self.crop))
-                x = self.rawboost(x)
-            x = random_crop(x, self.crop)
+                if self.crop_mode == "random":
+                    # augment no more than needed: a generous window around the crop
+                    x = random_crop(x, min(x.shape[0], 2 * self.crop))
+                x = self.rawboost(x)  # crop_mode first: the whole utterance, as the official code
+            x = random_crop(x, self.crop) if self.crop_mode == "random" else repeat_to(x, self.crop)
         elif self.fixed:
             x = repeat_to(x, self.fixed)
         return utt, torch.from_numpy(np.ascontiguousarray(x)), self.labels.get(utt, -1)
@@ -185,7 +190,8 @@ class CMTask(Task):
         return CMDataset(data_dir, input=kind, sample_rate=int(d.get("sample_rate", 16000)),
                          crop=int(d["crop"]) if train and d.get("crop") else None,
                          fixed=None if train or not d.get("eval_crop") else int(d["eval_crop"]),
-                         rawboost=d.get("rawboost") if train else None, labelled=labelled)
+                         rawboost=d.get("rawboost") if train else None, labelled=labelled,
+                         crop_mode=str(d.get("crop_mode", "random")))
 
     def train_dataset(self) -> Dataset:
         if "train" not in self.data:

@@ -66,6 +66,15 @@ def test_all_stages_all_models(mini_corpus, tmp_path, monkeypatch):
             assert len(scores) == counts[s]
             assert np.isfinite([float(v) for v in scores.values()]).all()
         assert (e / "scores" / "plots" / f"{model}_tiny_det.png").is_file()
+    # the shipped official AASIST scores the corpus without training (stage 3 copies it)
+    run_recipe(RECIPE, *common, "--stage", "2", "--stop_stage", "5",
+               "--pretrained", str(ROOT / "pretrained" / "aasist_clovaai"))
+    e = exp / "aasist_clovaai"
+    assert torch.equal(torch.load(e / "model.pt", weights_only=True)["model"]["backend.out_layer.weight"],
+                       torch.load(ROOT / "pretrained" / "aasist_clovaai" / "model.pt",
+                                  weights_only=True)["model"]["backend.out_layer.weight"])
+    for s in ("dev", "eval"):
+        assert len(read_kv(e / "scores" / f"{s}.txt")) == counts[s]
     # a finished experiment is not redone
     r = run_recipe(RECIPE, *common, "--stage", "3", "--stop_stage", "3", "--config", "conf/tuning/aasist_tiny.yaml")
     assert "already done" in r.stderr
@@ -78,6 +87,7 @@ def test_all_stages_all_models(mini_corpus, tmp_path, monkeypatch):
     for model in MODELS:
         for s in ("dev", "eval"):
             assert f"## {model}_tiny, {s} (mini corpus tiny" in text
+    assert "## aasist_clovaai, eval (mini corpus tiny" in text
     for name in ("lfcc_gmm_tiny.cal", "aasist_tiny.cal", "fusion"):
         assert f"## {name}, eval" in text
     blocks = text.split("\n## ")

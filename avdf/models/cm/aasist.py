@@ -22,7 +22,7 @@ its residual-block quirk: a block that is not the first has a BatchNorm + SELU
 (``pre``) whose output the official code computes and then discards: ``conv1`` convolves
 the block's raw input. Those BatchNorm parameters exist (they are in the parameter
 count and in the published checkpoints) but never reach the output, so avdf does not
-compute them. ``preact_blocks: true`` convolves the pre-activated input instead (what the
+compute them, and freezes them (no gradient reaches them in the official training either). ``preact_blocks: true`` convolves the pre-activated input instead (what the
 block was presumably meant to do); it is off in the paper configs, and a model trained
 with one setting does not score correctly with the other.
 
@@ -152,6 +152,10 @@ class ResBlock2d(nn.Module):
         self.conv2 = nn.Conv2d(out_ch, out_ch, kernel_size=(2, 3), padding=(0, 1))
         self.skip = nn.Conv2d(in_ch, out_ch, kernel_size=(1, 3), padding=(0, 1)) if in_ch != out_ch else nn.Identity()
         self.pool = nn.MaxPool2d((1, 3)) if pool else nn.Identity()
+        if not self.preact:
+            # unused: frozen, so that DDP expects no gradient for it (the official optimiser,
+            # which skips parameters without a gradient, never changes it either)
+            self.pre.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv2(self.act(self.bn2(self.conv1(self.pre(x) if self.preact else x))))

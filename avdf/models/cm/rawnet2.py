@@ -40,8 +40,9 @@ The official evaluation (the first 64,600 samples, repeated if shorter) is ``dat
 The 2021 baseline configuration (``conf/rawnet2.yaml``, ``model_config_RawNet.yaml``:
 first_conv 1024, filts [20, [20, 20], [20, 128], [128, 128]], gru 1024 x 3 layers, fc 1024)
 has 17,621,410 parameters, the official model's count. Official checkpoints load through
-:func:`from_asvspoof2021` (``avdf.bin.import_model --format asvspoof2021_rawnet2``). Under
-DDP the unused ``pre`` parameters need ``train.find_unused_parameters: true``.
+:func:`from_asvspoof2021` (``avdf.bin.import_model --format asvspoof2021_rawnet2``). The
+unused ``pre`` parameters are frozen (``requires_grad`` false; no gradient reaches them in
+the official training either), so DDP needs no ``find_unused_parameters``.
 """
 from __future__ import annotations
 
@@ -72,6 +73,8 @@ class ResBlock1d(nn.Module):
         self.skip = nn.Conv1d(in_ch, out_ch, kernel_size=1) if in_ch != out_ch else nn.Identity()
         self.pool = nn.MaxPool1d(3)
         self.fms = nn.Linear(out_ch, out_ch)
+        if not self.preact:
+            self.pre.requires_grad_(False)  # unused: frozen, so DDP expects no gradient for it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv2(self.act(self.bn2(self.conv1(self.pre(x) if self.preact else x))))

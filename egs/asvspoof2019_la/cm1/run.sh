@@ -4,10 +4,11 @@
 #   ./run.sh --db_root /path/to/LA --config conf/aasist.yaml [--stage N --stop_stage M] [--ngpu 1]
 #   ./run.sh --mini true [--mini_size small]      # the mini corpus and conf/<model>_mini.yaml
 #   ./run.sh --stage 6 --fuse_exps "exp/aasist exp/lfcc_lcnn"   # dev-trained fusion of several systems
+#   ./run.sh --db_root /path/to/LA --pretrained ../../../pretrained/aasist_clovaai   # the official AASIST, no training
 #
 # Stages: 0 mini corpus (--mini true); 1 data prep (data/{train,dev,eval,dev_asv,eval_asv});
 # 2 features for feature-based models (ark/scp under dump/); 3 training (torchrun when
-# --ngpu > 1; train_gmm for GMMs); 4 scoring dev and eval (exp/<name>/scores/{dev,eval}.txt);
+# --ngpu > 1; train_gmm for GMMs; with --pretrained a copy of that dir); 4 scoring dev and eval (exp/<name>/scores/{dev,eval}.txt);
 # 5 metrics (EER, min t-DCF legacy and revised with the organisers' ASV scores, ASVspoof 5
 # minDCF, per-attack EER, DET plot) appended to RESULTS.md; 6 calibration and fusion of
 # --fuse_exps, trained on dev, scored on eval.
@@ -25,7 +26,9 @@ ngpu=0
 nproc=1              # CPU DDP processes when ngpu=0 (launch.sh --nproc)
 cmd_backend=local
 config=              # default: conf/aasist.yaml (conf/aasist_mini.yaml with --mini true)
-tag=                 # experiment name (default: the config's file name)
+tag=                 # experiment name (default: the config's file name, or the --pretrained dir's name)
+pretrained=          # a trained experiment dir (../../../pretrained/aasist_clovaai, or one written by
+                     # avdf.bin.import_model): stage 3 copies it instead of training; config from it
 skip_bad=false       # log unusable utterances to data/<set>/bad_utts and go on
 check_files=exist    # data prep: false (touch no audio) | exist | true (open every FLAC)
 flac_pipe=false      # wav.scp through 'sox x.flac -t wav - |' instead of reading the FLAC directly
@@ -48,6 +51,13 @@ check_bool mini "$mini"
 check_bool skip_bad "$skip_bad"
 check_bool calibrate "$calibrate"
 check_bool flac_pipe "$flac_pipe"
+if [ -n "$pretrained" ]; then
+  [ -f "$pretrained/config.yaml" ] && [ -f "$pretrained/model.pt" ] \
+    || die "--pretrained $pretrained: not an experiment dir (no config.yaml and model.pt)"
+  [ -n "$config" ] && die "give --config or --pretrained, not both (a pretrained dir has its own config)"
+  config=$pretrained/config.yaml
+  tag=${tag:-$(basename "$pretrained")}
+fi
 if [ -z "$config" ]; then
   config=conf/aasist.yaml
   [ "$mini" = true ] && config=conf/aasist_mini.yaml
@@ -114,7 +124,19 @@ if [ "$input" = feats ] && stage_begin 2 "features ($feat_tag)" "$datadir/.done.
   stage_end "$datadir/.done.feats_$feat_tag"
 fi
 
-if stage_begin 3 "training $tag ($model_name)" "$exp/.done.train"; then
+if [ -n "$pretrained" ] && stage_begin 3 "copying the pretrained $tag ($model_name)" "$exp/.done.train"; then
+  python - "$pretrained" "$exp" <<'EOF'
+import shutil, sys
+from pathlib import Path
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+dst.mkdir(parents=True, exist_ok=True)
+for name in ("config.yaml", "import.json", "MODEL.md", "LICENSE", "model.pt"):  # model.pt last
+    if (src / name).is_file():
+        shutil.copyfile(src / name, dst / f".{name}.tmp")
+        (dst / f".{name}.tmp").replace(dst / name)
+EOF
+  stage_end "$exp/.done.train"
+elif [ -z "$pretrained" ] && stage_begin 3 "training $tag ($model_name)" "$exp/.done.train"; then
   mkdir -p "$exp/log"
   cpu_flag=; [ "$ngpu" -eq 0 ] && cpu_flag=--cpu
   if [ "$model_name" = lfcc_gmm ]; then
