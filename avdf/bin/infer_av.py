@@ -3,7 +3,7 @@
     # job J of N (through $cuda_cmd JOB=1:N ... --job JOB), then the merge
     python -m avdf.bin.infer_av --exp_dir exp/fgi --data data/<tag>/test --out exp/fgi/scores/test.txt \\
         --nj N --job J [--perturb gaussian,jpeg,h264] [--seed 0] [--max_chunks 20] [--cpu] \\
-        [--sync_contrast 6,9,12] [--model.infer_by streams]
+        [--protocol official] [--sync_contrast 6,9,12] [--model.infer_by streams]
     python -m avdf.bin.infer_av --merge --out exp/fgi/scores/test.txt --nj N
 
 The model and its data settings come from ``exp_dir/config.yaml`` (any key can be
@@ -13,7 +13,18 @@ consecutive or, with ``--chunk_hop H`` (or ``infer.chunk_hop``), starting every 
 ``--max_chunks`` keeps that many, evenly spread; a chunk's score is 1 - p(fake)
 and the video's score the mean of its chunks': ``<utt> <score>``, higher = real. The chunk
 scores go to ``<out stem>.chunks.txt`` (``<utt> <start seconds> <score>``) for the plots of
-avdf.bin.explain_av.
+avdf.bin.explain_av. A chunk is cut as the config's ``data:`` section says (``audio_rms``,
+``audio_norm``).
+
+``--protocol official`` (or ``infer.protocol: official``; the FGI paper configs) scores
+videos as the FGI authors' evaluation does (``my_train.py --test``, ``my_test.py``): every
+consecutive whole chunk of the video, none left out or overlapping (so neither
+``max_chunks`` nor ``chunk_hop`` may be set), except those whose audio is not whole (their
+loader drops a chunk with fewer than ``data.audio_samples`` samples), in fp32 (no bf16
+autocast on a GPU); the video's score is the mean of its chunks', as always. Where a video
+has no such chunk (shorter than one, or its audio too short) the official evaluation has no
+score for it; avdf then scores its first chunk, padded, and logs it. ``avdf`` (the default)
+pads the audio of a last chunk where it is short and autocasts to bf16 on a GPU.
 
 ``--sync_contrast K1,K2,..`` (or ``infer.sync_contrast``; not in either paper) scores every
 chunk again with the video's audio rolled by -K and by +K frames for each K, and
@@ -122,20 +133,30 @@ def parse_shifts(text: str | None) -> list[int]:
     return shifts
 
 
+PROTOCOLS = ("avdf", "official")
+
+
 def score_videos(model, data, utts: list[str], device, batch_size: int, max_chunks: int | None,
                  perturb: list[str], seed: int, hop: int | None = None,
-                 shifts: list[int] | None = None) -> tuple[dict[str, float], list[tuple]]:
+                 shifts: list[int] | None = None, protocol: str = "avdf") -> tuple[dict[str, float], list[tuple]]:
     """(video scores, chunk rows ``(utt, start_s, score)``) of ``data`` (an avdf.tasks.av.AVData).
 
     A chunk's score is sigmoid(z0) = 1 - p(fake), z0 the model's real-vs-fake logit, and a
     video's the mean of its chunks'. With ``shifts`` a chunk's contrast is z0 - mean z_k,
     z_k the logit of the same frames with the video's audio rolled by +-k frames (the
     synchrony contrast of the module docstring); the chunk's score is sigmoid(contrast)
-    and the video's sigmoid(mean contrast of its chunks).
+    and the video's sigmoid(mean contrast of its chunks). ``protocol``: see the module docstring.
     """
     import torch
 
-    from avdf.tasks.av import chunk_starts, cut_chunk
+    from avdf.tasks.av import chunk_starts, complete_chunk_starts
+
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"infer protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    official = protocol == "official"
+    if official and (max_chunks or hop not in (None, data.chunk_frames)):
+        raise ValueError("the official protocol scores every chunk: no max_chunks or chunk_hop")
+    autocast = device.type == "cuda" and not official
 
     offsets = [0] + [s * k for k in (shifts or []) for s in (-1, 1)]
     pending: list[tuple[str, int, int, np.ndarray, np.ndarray]] = []
@@ -146,7 +167,7 @@ def score_videos(model, data, utts: list[str], device, batch_size: int, max_chun
             return
         video = torch.from_numpy(np.stack([p[3] for p in pending])).to(device)
         audio = torch.from_numpy(np.stack([p[4] for p in pending])).to(device)
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             logit = model(video, audio)["logit"]
         for (utt, start, j, _, _), z in zip(pending, (-logit.float()).cpu().tolist()):
             logits.setdefault((utt, start), np.zeros(len(offsets)))[j] = z
@@ -161,11 +182,19 @@ def score_videos(model, data, utts: list[str], device, batch_size: int, max_chun
         for kind in perturb:
             if rng.random() < 0.5:
                 frames = perturb_frames(frames, kind, rng, data.fps[utt])
-        starts = chunk_starts(len(frames), data.chunk_frames, max_chunks, hop)
+        if official:
+            starts = complete_chunk_starts(len(frames), len(audio), data.chunk_frames, data.audio_samples)
+            if not starts:
+                logger.warning("%s: no whole chunk of %d frames with %d audio samples (%d frames, %d samples): "
+                               "its first chunk, padded, is scored", utt, data.chunk_frames, data.audio_samples,
+                               len(frames), len(audio))
+                starts = [0]
+        else:
+            starts = chunk_starts(len(frames), data.chunk_frames, max_chunks, hop)
         for j, k in enumerate(offsets):
             moved = np.roll(audio, int(round(k * data.audio_samples / data.chunk_frames))) if k else audio
             for start in starts:
-                v, a = cut_chunk(frames, moved, start, data.chunk_frames, data.audio_samples)
+                v, a = data.cut(frames, moved, start)
                 pending.append((utt, start, j, v, a))
                 if len(pending) >= batch_size:
                     flush()
@@ -231,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync_contrast", default=None,
                         help="audio shifts in frames, e.g. 6,9,12: score = in-sync minus shifted logit "
                              "(default: the config's infer.sync_contrast, else none; 'none' turns it off)")
+    parser.add_argument("--protocol", default=None, choices=PROTOCOLS,
+                        help="official: every whole chunk with whole audio, fp32, as the FGI authors evaluate "
+                             "(default: the config's infer.protocol, else avdf)")
     parser.add_argument("--cpu", action="store_true")
     parser.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args, overrides = parser.parse_known_args(argv)
@@ -263,8 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         batch = args.batch_size or int(icfg.get("batch_size", 8))
         hop = args.chunk_hop if args.chunk_hop is not None else icfg.get("chunk_hop")
         shifts = parse_shifts(args.sync_contrast if args.sync_contrast is not None else icfg.get("sync_contrast"))
+        protocol = args.protocol or icfg.get("protocol") or "avdf"
         scores, rows = score_videos(model, data, utts, device, batch, max_chunks, perturb, args.seed,
-                                    None if hop is None else int(hop), shifts)
+                                    None if hop is None else int(hop), shifts, protocol)
         out, chunks = _paths(args.out, args.job)
         write_scores(out, chunks, scores, rows)
         logger.info("%s: %d videos, %d chunks%s%s", out, len(scores), len(rows),

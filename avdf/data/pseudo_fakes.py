@@ -1,11 +1,21 @@
 """Temporally-local pseudo-fakes (Astrid, Ghorbel and Aouada, BMVC 2024).
 
-With probability ``prob`` a training clip of n frames gets a random segment of l frames,
-``l`` uniform in ``[max(l_min, r_min n), r_max n]``, replaced in the audio, the video or
-both (chosen uniformly) by the same time span of another clip, and is labelled fake. The
-audio span is the one that plays with those frames (``len(audio) / n`` samples a frame),
-so audio and video segments stay aligned in time; "both" takes the two from the same
-other clip. Real or fake clips may be altered alike (a fake stays fake).
+With probability ``prob`` a training clip of n frames gets a random segment replaced in
+the audio, the video or both (chosen uniformly) by the same time span of another clip, and
+is labelled fake. The video segment is l frames, ``l`` uniform in ``[max(l_min, r_min n),
+r_max n]``, from a uniform first frame. The audio segment, with ``audio_segment``:
+
+- ``frames`` (the default, avdf's): the samples that play with the video segment's frames
+  (``len(audio) / n`` samples a frame), so audio and video segments stay aligned in time and
+  cover whole frames; "both" replaces the two over that one window;
+- ``samples`` (the FGI authors' code, ``dataset_3d.py``): its own window, drawn in samples
+  as the video's is in frames: a length uniform in ``[max(audio_l_min, r_min L), r_max L]``
+  samples (L = ``len(audio)``; ``audio_l_min`` defaults to ``l_min``; the authors' is 2) from
+  a uniform first sample; "both" draws the audio and the video windows independently.
+
+Either way "both" takes its audio and its video parts from the same other clip. Which
+clips are altered (real ones, or all) is the caller's choice (avdf.tasks.av); a fake stays
+fake.
 """
 from __future__ import annotations
 
@@ -19,10 +29,14 @@ MODALITIES = ("audio", "video", "both")
 
 @dataclass
 class PseudoFakeInfo:
-    """What was replaced: modality, first frame and length (frames)."""
+    """What was replaced: modality, the video window's first frame and length (frames; with
+    ``audio_segment: samples`` and modality audio, the window drawn but not used), and the
+    audio's first sample and length (samples; 0 when the audio was not replaced)."""
     modality: str
     start: int
     length: int
+    audio_start: int = 0
+    audio_length: int = 0
 
 
 def segment_length(n: int, rng: np.random.Generator, r_min: float = 0.0, r_max: float = 1.0,
@@ -37,9 +51,11 @@ def segment_length(n: int, rng: np.random.Generator, r_min: float = 0.0, r_max: 
 
 
 def replace_segment(video: np.ndarray, audio: np.ndarray, other_video: np.ndarray, other_audio: np.ndarray,
-                    modality: str, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+                    modality: str, start: int, length: int,
+                    audio_span: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Copies of (video, audio) with frames ``start:start+length`` (and the matching audio
-    samples) taken from the other clip in ``modality`` (audio | video | both)."""
+    samples, or the samples ``audio_span`` = (first, stop) when given) taken from the other
+    clip in ``modality`` (audio | video | both)."""
     if modality not in MODALITIES:
         raise ValueError(f"modality {modality!r} is not one of {MODALITIES}")
     n = video.shape[0]
@@ -50,8 +66,11 @@ def replace_segment(video: np.ndarray, audio: np.ndarray, other_video: np.ndarra
     if modality in ("video", "both"):
         video[start:start + length] = other_video[start:start + length]
     if modality in ("audio", "both"):
-        spf = len(audio) / n
-        a0, a1 = int(round(start * spf)), int(round((start + length) * spf))
+        if audio_span is None:
+            spf = len(audio) / n
+            a0, a1 = int(round(start * spf)), int(round((start + length) * spf))
+        else:
+            a0, a1 = int(audio_span[0]), int(audio_span[1])
         audio[a0:a1] = other_audio[a0:a1]
     return video, audio
 
@@ -60,7 +79,12 @@ class PseudoFaker:
     """Draws and applies temporally-local pseudo-fakes with the paper's defaults."""
 
     def __init__(self, prob: float = 0.5, r_min: float = 0.0, r_max: float = 1.0, l_min: int = 2,
-                 modalities: tuple[str, ...] = MODALITIES):
+                 modalities: tuple[str, ...] = MODALITIES, audio_segment: str = "frames",
+                 audio_l_min: int | None = None):
+        if audio_segment not in ("frames", "samples"):
+            raise ValueError(f"pseudo_fake.audio_segment must be frames or samples, got {audio_segment!r}")
+        self.audio_segment = audio_segment
+        self.audio_l_min = int(l_min if audio_l_min is None else audio_l_min)
         bad = [m for m in modalities if m not in MODALITIES]
         if bad or not modalities:
             raise ValueError(f"pseudo_fake.modalities {list(modalities)}: use some of {MODALITIES}")
@@ -80,6 +104,17 @@ class PseudoFaker:
         length = segment_length(n, rng, self.r_min, self.r_max, self.l_min)
         start = int(rng.integers(0, n - length + 1))
         modality = self.modalities[int(rng.integers(len(self.modalities)))]
+        span = None
+        if modality in ("audio", "both"):
+            if self.audio_segment == "samples":   # its own window, in samples
+                total = len(audio)
+                a_len = segment_length(total, rng, self.r_min, self.r_max, self.audio_l_min)
+                a0 = int(rng.integers(0, total - a_len + 1))
+                span = (a0, a0 + a_len)
+            else:
+                spf = len(audio) / n
+                span = (int(round(start * spf)), int(round((start + length) * spf)))
         ov, oa = other()
-        video, audio = replace_segment(video, audio, ov, oa, modality, start, length)
-        return video, audio, PseudoFakeInfo(modality, start, length)
+        video, audio = replace_segment(video, audio, ov, oa, modality, start, length, span)
+        a0, a1 = span or (0, 0)
+        return video, audio, PseudoFakeInfo(modality, start, length, a0, a1 - a0)

@@ -6,13 +6,17 @@ present, ``utt2label_video`` / ``utt2label_audio``. An item is a chunk of
 ``data.chunk_frames`` frames (1 s: 30 frames at 30 fps) with the ``data.audio_samples``
 samples that play with it (starting at the same instant). Training takes
 ``data.chunks_per_video`` random chunks of every video per epoch (or, with
-``data.real_fraction``, draws real and fake videos in that proportion), then
+``data.real_fraction``, draws real and fake videos in that proportion), or, with
+``data.train_chunks: every`` (the FGI authors' training set), every consecutive whole chunk
+of every video once per epoch (chunks_per_video is then not used), then
 
-- temporally-local pseudo-fakes of real clips (``data.pseudo_fake``, avdf.data.pseudo_fakes;
-  prob 0 = off). The other clip is any training chunk (``source: any``, the paper) or a
-  chunk of the same video at least half a chunk away (``source: same_video``: the same face
-  and voice saying something else, so that only audio-visual synchrony tells the
-  pseudo-fake apart, not a change of identity),
+- temporally-local pseudo-fakes (``data.pseudo_fake``, avdf.data.pseudo_fakes; prob 0 =
+  off) of real clips (``apply_to: real``, the default) or of every clip, real or fake
+  (``apply_to: all``: the FGI authors' code, where a fake clip stays fake). The other clip
+  is any training chunk (``source: any``, the paper) or a chunk of the same video at least
+  half a chunk away (``source: same_video``: the same face and voice saying something else,
+  so that only audio-visual synchrony tells the pseudo-fake apart, not a change of
+  identity),
 - re-vocoded audio fakes (``data.audio_fakes``: ``prob``, ``vocoders``; avdf.data.vocoders),
   which make the audio fake and leave the video label as it was (joint_av's audio head),
 - self-blended video segments of real clips (``data.self_blend``: ``prob`` and the settings
@@ -25,6 +29,11 @@ samples that play with it (starting at the same instant). Training takes
 file, 0.05 is about -26 dBFS) before its chunks are cut, in training, validation, inference
 and explanations alike, so that how loud a recording is does not reach the distance map;
 null (the default) leaves the audio as stored.
+
+``data.audio_norm: minmax`` scales every chunk's audio by its own minimum and maximum to
+[-1, 1] (2 (a - min) / (max - min) - 1), in training (before any pseudo-fake is made, as the
+FGI authors' data loader does), validation, inference and explanations alike; a silent chunk
+becomes all -1, as there. null (the default) leaves it as stored.
 
 ``data.augment`` (avdf.data.av_augment: ``flip``, ``brightness``, ``contrast``, ``gain_db``)
 changes every training chunk, real or fake, after its fakes are made, in ways that keep its
@@ -42,7 +51,8 @@ any other the overall one).
 
 Validation: up to ``data.valid_max_chunks`` consecutive chunks per video; ``loss`` is the
 chunk-level loss and ``auc`` the video-level AUC of the mean chunk score (1 - p(fake)).
-Model selection: ``train.select_metric`` (``auc`` by default, or ``loss`` as the paper).
+Model selection: ``train.select_metric`` (``auc`` by default, or ``loss``; the FGI authors'
+code has no validation set and keeps the epoch of lowest mean training loss).
 """
 from __future__ import annotations
 
@@ -69,7 +79,7 @@ DATA_DEFAULTS: dict[str, Any] = {
     "visual": "faces", "chunk_frames": 30, "audio_samples": 48000, "chunks_per_video": 1,
     "valid_max_chunks": 10, "pseudo_fake": {"prob": 0.0}, "audio_fakes": {"prob": 0.0}, "self_blend": {"prob": 0.0},
     "sync_warmup": 0,
-    "real_fraction": None, "audio_rms": None,
+    "real_fraction": None, "audio_rms": None, "audio_norm": None, "train_chunks": "random",
     "augment": {"flip": 0.0, "brightness": 0.0, "contrast": 0.0, "gain_db": 0.0},
 }
 
@@ -95,6 +105,22 @@ def cut_chunk(video: np.ndarray, audio: np.ndarray, start: int, chunk_frames: in
     return v, fit_length(audio[a0:a0 + audio_samples].astype(np.float32, copy=False), audio_samples)
 
 
+AUDIO_NORMS = (None, "minmax")
+
+
+def minmax_audio(audio: np.ndarray) -> np.ndarray:
+    """A chunk's audio scaled by its own range to [-1, 1]: 2 (a - min) / (max - min + e) - 1,
+    computed in float64 and returned as float32, with e = 1e-8 / 32768 (the FGI authors add
+    1e-8 to a range counted in 16-bit steps), so that a silent chunk becomes all -1 as in
+    their loader."""
+    a = np.asarray(audio, dtype=np.float64)
+    if a.size == 0:
+        return a.astype(np.float32)
+    lo, hi = a.min(), a.max()
+    x = ((a - lo) / (hi - lo + 1e-8 / 32768)).astype(np.float32)
+    return (x - np.float32(0.5)) / np.float32(0.5)
+
+
 def chunk_starts(num_frames: int, chunk: int, max_chunks: int | None = None, hop: int | None = None) -> list[int]:
     """First frames of the chunks of a video, ``hop`` frames apart (default ``chunk``:
     consecutive, non-overlapping; one chunk, padded, when the video is shorter);
@@ -108,6 +134,15 @@ def chunk_starts(num_frames: int, chunk: int, max_chunks: int | None = None, hop
     return starts
 
 
+def complete_chunk_starts(num_frames: int, num_samples: int, chunk: int, audio_samples: int) -> list[int]:
+    """The first frames of every consecutive whole chunk whose audio is whole too (the FGI
+    authors' 1 s chunks: their pre-processing cuts ``chunk`` frames at a time and leaves out
+    the last part that is shorter, and their loader drops a chunk whose audio has fewer than
+    ``audio_samples`` samples); empty when the video has none."""
+    return [s for s in range(0, num_frames - chunk + 1, chunk)
+            if audio_start(s, chunk, audio_samples) + audio_samples <= num_samples]
+
+
 def _fake(label: str) -> float:
     return 1.0 if label == "spoof" else 0.0
 
@@ -116,10 +151,13 @@ class AVData:
     """Random access to the chunks of a preprocessed data dir."""
 
     def __init__(self, path: str | Path, visual: str = "faces", chunk_frames: int = 30,
-                 audio_samples: int = 48000, audio_rms: float | None = None):
+                 audio_samples: int = 48000, audio_rms: float | None = None, audio_norm: str | None = None):
         self.path = Path(path)
         if audio_rms is not None and not float(audio_rms) > 0:
             raise ValueError(f"data.audio_rms must be a positive RMS or null, got {audio_rms}")
+        if audio_norm not in AUDIO_NORMS:
+            raise ValueError(f"data.audio_norm must be minmax or null, got {audio_norm!r}")
+        self.audio_norm = audio_norm
         self.audio_rms = None if audio_rms is None else float(audio_rms)
         self._gain: dict[str, float] = {}
         scp = self.path / f"{visual}.scp"
@@ -172,10 +210,27 @@ class AVData:
         audio = load_frames(self.audio[utt], a0, a0 + n).astype(np.float32)
         if self.audio_rms is not None:
             audio *= self.gain(utt)
-        return cut_chunk(video, audio, 0, f, n)
+        return self.finish(*cut_chunk(video, audio, 0, f, n))
+
+    def cut(self, video: np.ndarray, audio: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+        """The chunk from frame ``start`` of whole arrays (those of :meth:`whole`), as
+        :meth:`chunk` gives it."""
+        return self.finish(*cut_chunk(video, audio, start, self.chunk_frames, self.audio_samples))
+
+    def finish(self, video: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A cut chunk with its audio scaled as ``data.audio_norm`` says."""
+        if self.audio_norm == "minmax":
+            audio = minmax_audio(audio)
+        return video, audio
+
+    def num_samples(self, utt: str) -> int:
+        """The length of the audio of ``utt`` (from its header)."""
+        from avdf.data.video import num_frames_of
+        return num_frames_of(self.audio[utt])
 
     def whole(self, utt: str) -> tuple[np.ndarray, np.ndarray]:
-        """(all frames, all audio float32) of ``utt``, the audio scaled as :meth:`chunk` scales it."""
+        """(all frames, all audio float32) of ``utt``, the audio brought to ``audio_rms`` as
+        :meth:`chunk` brings it (``audio_norm`` is per chunk: :meth:`cut` applies it)."""
         video = load_frames(self.visual[utt])
         audio = load_frames(self.audio[utt]).astype(np.float32)
         if self.audio_rms is not None:
@@ -223,12 +278,29 @@ class TrainChunks(Dataset):
     trainer) every item comes from a real video and the only fakes are the pseudo-fakes:
     audio-visual synchrony alone is learnt first, before the fake videos, audio fakes and
     self-blends offer the easier artefact cues.
+
+    ``train_chunks="every"``: an epoch is every consecutive whole chunk of every video (with
+    whole audio, :func:`complete_chunk_starts`; a video with none gives its first chunk,
+    padded), each once, as the FGI authors train; a pseudo-fake's other clip (``source:
+    any``) is then another of those chunks, as in their loader; not with ``real_fraction``
+    or ``sync_warmup``.
     """
 
     def __init__(self, data: AVData, chunks_per_video: int = 1, pseudo_fake: Mapping | None = None,
                  audio_fakes: Mapping | None = None, sample_rate: int = 16000, real_fraction: float | None = None,
-                 self_blend: Mapping | None = None, sync_warmup: int = 0, augment: Mapping | None = None):
+                 self_blend: Mapping | None = None, sync_warmup: int = 0, augment: Mapping | None = None,
+                 train_chunks: str = "random"):
         self.data, self.per_video = data, int(chunks_per_video)
+        if train_chunks not in ("random", "every"):
+            raise ValueError(f"data.train_chunks must be random or every, got {train_chunks!r}")
+        self.items: list[tuple[str, int]] | None = None
+        if train_chunks == "every":
+            if real_fraction is not None or int(sync_warmup):
+                raise ValueError("data.train_chunks: every goes through every chunk once: "
+                                 "not with data.real_fraction or data.sync_warmup")
+            self.items = [(u, s) for u in data.utts
+                          for s in (complete_chunk_starts(data.frames[u], data.num_samples(u), data.chunk_frames,
+                                                          data.audio_samples) or [0])]
         self.augment = ClipAugment.from_config(augment)
         self.sync_warmup, self.epoch = int(sync_warmup), 1
         if self.sync_warmup < 0:
@@ -241,6 +313,9 @@ class TrainChunks(Dataset):
         self.pf_source = pf.pop("source", "any")
         if self.pf_source not in ("any", "same_video"):
             raise ValueError(f"data.pseudo_fake.source must be any or same_video, got {self.pf_source!r}")
+        self.pf_apply_to = pf.pop("apply_to", "real")
+        if self.pf_apply_to not in ("real", "all"):
+            raise ValueError(f"data.pseudo_fake.apply_to must be real or all, got {self.pf_apply_to!r}")
         self.faker = PseudoFaker(**pf) if float(pf.get("prob", 0)) > 0 else None
         if self.sync_warmup and (self.faker is None or not self.by_class[0.0]):
             raise ValueError("data.sync_warmup needs pseudo-fakes (data.pseudo_fake.prob > 0) and real videos")
@@ -256,7 +331,7 @@ class TrainChunks(Dataset):
                 get_vocoder(name)
 
     def __len__(self) -> int:
-        return len(self.data) * self.per_video
+        return len(self.items) if self.items is not None else len(self.data) * self.per_video
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch (from 1) about to be drawn: ``sync_warmup`` depends on it."""
@@ -266,23 +341,32 @@ class TrainChunks(Dataset):
         # numpy's global state is seeded per epoch and per loader worker by the trainer
         rng = np.random.default_rng(np.random.randint(0, 2 ** 31 - 1))
         warmup = self.epoch <= self.sync_warmup
-        if warmup:
-            pool = self.by_class[0.0]
-            utt = pool[int(rng.integers(len(pool)))]
-        elif self.real_fraction is None:
-            utt = self.data.utts[i % len(self.data)]
+        if self.items is not None:
+            utt, start = self.items[i]
         else:
-            pool = self.by_class[0.0 if rng.random() < self.real_fraction else 1.0]
-            utt = pool[int(rng.integers(len(pool)))]
-        start = self.data.random_start(utt, rng)
+            if warmup:
+                pool = self.by_class[0.0]
+                utt = pool[int(rng.integers(len(pool)))]
+            elif self.real_fraction is None:
+                utt = self.data.utts[i % len(self.data)]
+            else:
+                pool = self.by_class[0.0 if rng.random() < self.real_fraction else 1.0]
+                utt = pool[int(rng.integers(len(pool)))]
+            start = self.data.random_start(utt, rng)
         video, audio = self.data.chunk(utt, start)
         label, lv, la = self.data.labels[utt]
-        if self.faker is not None and label == 0:  # pseudo-fakes are made from real clips
+        # pseudo-fakes are made from real clips, or (apply_to: all) from every clip, a fake one staying fake
+        if self.faker is not None and (label == 0 or self.pf_apply_to == "all"):
             def other():
                 if self.pf_source == "same_video":
                     shifted = self.data.shifted_start(utt, start, rng)
                     if shifted is not None:
                         return self.data.chunk(utt, shifted)
+                if self.items is not None and len(self.items) > 1:
+                    # train_chunks every: another of the epoch's chunks, as the authors' loader draws one
+                    k = int(rng.integers(len(self.items) - 1))
+                    j, s = self.items[k + (k >= i)]
+                    return self.data.chunk(j, s)
                 j = self.data.utts[int(rng.integers(len(self.data)))]
                 return self.data.chunk(j, self.data.random_start(j, rng))
             video, audio, info = self.faker(video, audio, other, rng)
@@ -387,13 +471,13 @@ class AVTask(Task):
     def av_data(self, path: str | Path) -> AVData:
         """The chunks of the data dir ``path`` as the config's ``data:`` section reads them."""
         d = self.dcfg
-        return AVData(path, d["visual"], d["chunk_frames"], d["audio_samples"], d["audio_rms"])
+        return AVData(path, d["visual"], d["chunk_frames"], d["audio_samples"], d["audio_rms"], d["audio_norm"])
 
     def train_dataset(self) -> Dataset:
         sample_rate = int((self.cfg.get("preprocess") or {}).get("sample_rate", 16000))
         return TrainChunks(self._data("train"), self.dcfg["chunks_per_video"], self.dcfg["pseudo_fake"],
                            self.dcfg["audio_fakes"], sample_rate, self.dcfg["real_fraction"], self.dcfg["self_blend"],
-                           self.dcfg["sync_warmup"], self.dcfg["augment"])
+                           self.dcfg["sync_warmup"], self.dcfg["augment"], self.dcfg["train_chunks"])
 
     def valid_dataset(self) -> Dataset | None:
         return EvalChunks(self._data("valid"), self.dcfg["valid_max_chunks"]) if "valid" in self.data else None

@@ -2,9 +2,11 @@
 
 - :func:`video_to_tensor`: face crops as the preprocessing stores them (B x T x H x W x 3,
   uint8 or 0..255 floats) -> normalised B x 3 x T x H x W floats.
-- :class:`ShallowResNet3D`: the first blocks of a 3-D ResNet-18 (torchvision's video
-  ResNet blocks, built without weights), with a max-pool after the stem so that 224 x 224
-  frames give 28 x 28 feature maps after two stages.
+- :class:`ShallowResNet3D`: the first blocks of a 3-D ResNet-18 (:class:`BasicBlock3d`, with
+  the key layout of torchvision's video ResNet blocks, built without weights), with a
+  max-pool after the stem so that 224 x 224 frames give 28 x 28 feature maps after two
+  stages. Its options give the FGI authors' variant of it too (a 1 x 7 x 7 stem, no ReLU
+  after the last block, BatchNorm without running statistics: :class:`ClipBatchNorm3d`).
 - :class:`RawAudioEncoder`: a Conv1D encoder of the raw waveform whose output has exactly
   ``out_steps`` time steps, to line up with the visual features.
 - :class:`LogMelAudioEncoder`: the same output from a log-mel spectrogram (25 ms windows,
@@ -12,11 +14,11 @@
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
-from torchvision.models.video.resnet import BasicBlock, Conv3DSimple
+import torch.nn.functional as F
 
 
 def video_to_tensor(video: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
@@ -29,19 +31,69 @@ def conv_out(n: int, kernel: int, stride: int, padding: int = 0) -> int:
     return (n + 2 * padding - kernel) // stride + 1
 
 
+class ClipBatchNorm3d(nn.BatchNorm3d):
+    """BatchNorm3d without running statistics (``track_running_stats=False``, so its state
+    is the affine weight and bias only). In training it normalises with the statistics of the
+    batch, as nn.BatchNorm3d does; in evaluation each clip of the batch with its own
+    statistics over time and space. That is what the FGI authors' code computes at test
+    time, where such a BatchNorm sees one clip per forward pass: a clip's score then does not
+    depend on the other clips of its batch."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
+        super().__init__(num_features, eps=eps, momentum=momentum, affine=True, track_running_stats=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return super().forward(x)
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, use_input_stats=True, eps=self.eps)
+
+
+class BasicBlock3d(nn.Module):
+    """A basic 3-D residual block: 3x3x3 conv (stride ``stride`` in time and space), BN,
+    ReLU, 3x3x3 conv, BN, plus the input (through ``downsample`` when given), then a ReLU
+    unless ``final_relu`` is false. Its keys are those of torchvision's video ResNet
+    ``BasicBlock`` (``conv1.0``, ``conv1.1``, ``conv2.0``, ``conv2.1``, ``downsample``)."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 norm: Callable[[int], nn.Module] = nn.BatchNorm3d, final_relu: bool = True):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv3d(inplanes, planes, 3, stride=stride, padding=1, bias=False),
+                                   norm(planes), nn.ReLU(inplace=True))
+        self.conv2 = nn.Sequential(nn.Conv3d(planes, planes, 3, padding=1, bias=False), norm(planes))
+        self.downsample = downsample
+        self.relu = nn.ReLU(inplace=True) if final_relu else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(self.conv1(x))
+        out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu(out)
+
+
 class ShallowResNet3D(nn.Module):
-    """Stem (3x7x7 conv, stride 1x2x2, BN, ReLU, 1x3x3 max-pool stride 1x2x2), then one
-    stage of two basic 3x3x3 residual blocks per entry of ``channels`` (the first stage at
-    stride 1, the others at stride 2 in time and space). ``channels=(64, 128)`` is the first
-    three blocks of a 3-D ResNet-18: 3 x 30 x 224 x 224 -> 128 x 15 x 28 x 28."""
+    """Stem (conv of ``stem_time_kernel`` x 7 x 7, stride 1x2x2, BN, ReLU, 1x3x3 max-pool
+    stride 1x2x2), then one stage of two basic 3x3x3 residual blocks per entry of
+    ``channels`` (the first stage at stride 1, the others at stride 2 in time and space).
+    ``channels=(64, 128)`` is the first three blocks of a 3-D ResNet-18: 3 x 30 x 224 x 224
+    -> 128 x 15 x 28 x 28.
+
+    ``final_relu=False`` leaves out the ReLU after the last block, and ``running_stats=False``
+    makes every BatchNorm a :class:`ClipBatchNorm3d`; with ``stem_time_kernel=1`` that is
+    the visual network of the FGI authors' code (their half 3-D ResNet-18). The defaults (a
+    3 x 7 x 7 stem, a final ReLU, running statistics) are avdf's own network, which joint_av
+    uses and fgi's earlier configs were trained with."""
 
     def __init__(self, channels: Sequence[int] = (64, 128), stem_channels: int | None = None,
-                 blocks_per_stage: int = 2):
+                 blocks_per_stage: int = 2, stem_time_kernel: int = 3, final_relu: bool = True,
+                 running_stats: bool = True):
         super().__init__()
         stem = stem_channels or channels[0]
+        kt = int(stem_time_kernel)
+        if kt < 1 or kt % 2 == 0:
+            raise ValueError(f"ShallowResNet3D: stem_time_kernel must be odd (1, 3, ...), got {stem_time_kernel}")
+        norm: Callable[[int], nn.Module] = nn.BatchNorm3d if running_stats else ClipBatchNorm3d
         self.stem = nn.Sequential(
-            nn.Conv3d(3, stem, kernel_size=(3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
-            nn.BatchNorm3d(stem), nn.ReLU(inplace=True),
+            nn.Conv3d(3, stem, kernel_size=(kt, 7, 7), stride=(1, 2, 2), padding=(kt // 2, 3, 3), bias=False),
+            norm(stem), nn.ReLU(inplace=True),
             nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)))
         stages = []
         inplanes = stem
@@ -53,8 +105,10 @@ class ShallowResNet3D(nn.Module):
                 down = None
                 if s != 1 or inplanes != planes:
                     down = nn.Sequential(nn.Conv3d(inplanes, planes, kernel_size=1, stride=s, bias=False),
-                                         nn.BatchNorm3d(planes))
-                layers.append(BasicBlock(inplanes, planes, Conv3DSimple, stride=s, downsample=down))
+                                         norm(planes))
+                last = i == len(channels) - 1 and b == blocks_per_stage - 1
+                layers.append(BasicBlock3d(inplanes, planes, stride=s, downsample=down, norm=norm,
+                                           final_relu=final_relu or not last))
                 inplanes = planes
             stages.append(nn.Sequential(*layers))
         self.stages = nn.ModuleList(stages)
