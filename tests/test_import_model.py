@@ -94,3 +94,25 @@ def test_wrong_format_for_the_model(tmp_path, capsys):
 def test_not_a_file(tmp_path, capsys):
     assert _run(tmp_path, tmp_path / "nothing.pth")[0] == 1
     _one_line_error(capsys, "nothing.pth", "no such file")
+
+
+def test_stages_refuse_a_bad_model_pt_in_one_line(tmp_path, capsys):
+    """A model.pt that is truncated, or does not fit config.yaml's model, stops infer_cm with
+    one line naming the file (no torch traceback)."""
+    import shutil
+    from avdf.bin import infer_cm
+    exp = tmp_path / "exp"
+    shutil.copytree(ROOT / "pretrained" / "aasist_clovaai", exp)
+    data = tmp_path / "data"
+    data.mkdir()
+    from tests.fidelity_inputs import write_wav
+    write_wav(data / "a.wav", 1, 16000)
+    (data / "wav.scp").write_text(f"a {data / 'a.wav'}\n")
+    args = ["--exp_dir", str(exp), "--data", str(data), "--out", str(tmp_path / "s.txt"), "--cpu"]
+    shutil.copyfile(ROOT / "pretrained" / "aasist_l_clovaai" / "model.pt", exp / "model.pt")
+    assert infer_cm.main(args) == 1
+    _one_line_error(capsys, "model.pt", "does not fit", "config.yaml", "mis-shaped")
+    (exp / "model.pt").write_bytes((ROOT / "pretrained" / "aasist_clovaai" / "model.pt").read_bytes()[:5000])
+    assert infer_cm.main(args) == 1
+    _one_line_error(capsys, "model.pt", "truncated")
+    assert not (tmp_path / "s.txt").exists()

@@ -28,49 +28,18 @@ import datetime
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from avdf.models.formats import FORMATS, CheckpointFormatError, get_converter
+from avdf.train import checkpoint as ckpt
+from avdf.train.checkpoint import CheckpointError
 from avdf.utils.config import ConfigError, load_config, save_config
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read as tensors."""
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)``, with every failure as one line naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "Weights only load failed" in str(e) or "weights_only" in str(e):
-            raise CheckpointError(f"{path}: holds Python objects other than tensors, numbers and strings; "
-                                  "avdf reads tensors only and refuses it") from None
-        raise CheckpointError(f"{path}: not a torch checkpoint ({_first_line(e)})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        msg = _first_line(e)
-        if "zip archive" in msg or "central directory" in msg or isinstance(e, EOFError):
-            msg = "truncated, or not a torch checkpoint"
-        raise CheckpointError(f"{path}: cannot be read: {msg}") from None
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a dict of tensors")
-    return obj
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 def state_dict_of(obj: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
@@ -89,27 +58,6 @@ def state_dict_of(obj: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def check_fit(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> str | None:
-    """None when ``state`` has exactly ``expected``'s keys and shapes, else what differs."""
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shaped = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} missing keys ({_listing(missing)})")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected keys ({_listing(unexpected)})")
-    if shaped:
-        parts.append(f"{len(shaped)} mis-shaped keys (" + ", ".join(
-            f"{k}: checkpoint {tuple(state[k].shape)}, model {tuple(expected[k].shape)}" for k in shaped[:3])
-            + (", ..." if len(shaped) > 3 else "") + ")")
-    return "; ".join(parts) or None
-
-
-def _listing(keys: list[str], n: int = 4) -> str:
-    return ", ".join(keys[:n]) + (", ..." if len(keys) > n else "")
-
-
 def convert(fmt_name: str, checkpoint: Path, cfg: dict) -> tuple[dict[str, torch.Tensor], torch.nn.Module]:
     """The checkpoint's tensors in avdf's layout, checked against the config's model (which is
     returned with them loaded)."""
@@ -120,14 +68,14 @@ def convert(fmt_name: str, checkpoint: Path, cfg: dict) -> tuple[dict[str, torch
     if model_name not in fmt.models:
         raise CheckpointFormatError(f"format {fmt_name} fills models {', '.join(fmt.models)}; "
                                     f"the config's model.name is {model_name!r}")
-    official = state_dict_of(read_checkpoint(checkpoint), checkpoint)
+    official = state_dict_of(ckpt.load(checkpoint), checkpoint)
     try:
         state = converter(official, cfg["model"])
     except KeyError as e:
         raise CheckpointFormatError(f"{checkpoint}: not a {fmt_name} checkpoint: no key {e.args[0]!r}") from None
     model = build_task(cfg, {}).build_model()
     expected = model.state_dict()
-    diff = check_fit(state, expected)
+    diff = ckpt.state_mismatch(state, expected)
     if diff:
         raise CheckpointFormatError(f"{checkpoint}: does not fit {fmt_name} / model {model_name}: {diff}")
     state = {k: v.to(expected[k].dtype).contiguous() for k, v in state.items()}

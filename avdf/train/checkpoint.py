@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import re
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,9 +22,60 @@ def save(state: dict[str, Any], path: str | Path) -> None:
         torch.save(state, tmp)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read as tensors and plain Python values."""
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save` (tensors and plain Python only)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Load a checkpoint (tensors and plain Python only: ``torch.load(weights_only=True)``).
+
+    Every failure is a :class:`CheckpointError` of one line naming the file: a missing or
+    truncated file, another format, a pickle holding other objects (refused, never loaded
+    unsafely)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only" in str(e).lower() or "weights_only" in str(e):
+            raise CheckpointError(f"{path}: holds Python objects other than tensors, numbers and strings; "
+                                  "avdf reads tensors only and refuses it") from None
+        raise CheckpointError(f"{path}: not a torch checkpoint ({_first_line(e)})") from None
+    except PermissionError as e:
+        raise CheckpointError(f"{path}: cannot be read: {e.strerror}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot be read: truncated, or not a torch checkpoint "
+                              f"({_first_line(e)})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a dict of tensors")
+    return obj
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def state_mismatch(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> str | None:
+    """None when ``state`` has exactly ``expected``'s keys and shapes, else what differs."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shaped = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys ({_listing(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys ({_listing(unexpected)})")
+    if shaped:
+        parts.append(f"{len(shaped)} mis-shaped keys (" + ", ".join(
+            f"{k}: checkpoint {tuple(state[k].shape)}, model {tuple(expected[k].shape)}" for k in shaped[:3])
+            + (", ..." if len(shaped) > 3 else "") + ")")
+    return "; ".join(parts) or None
+
+
+def _listing(keys: list[str], n: int = 4) -> str:
+    return ", ".join(keys[:n]) + (", ..." if len(keys) > n else "")
 
 
 def epoch_checkpoints(ckpt_dir: str | Path) -> dict[int, Path]:

@@ -348,7 +348,13 @@ class Trainer:
 
 def load_trained_model(exp_dir: str | os.PathLike, task: Task, device: torch.device | str = "cpu"):
     """The model of ``exp_dir/model.pt`` built from ``task``'s config, in eval mode."""
-    state = ckpt.load(Path(exp_dir) / "model.pt")
+    path = Path(exp_dir) / "model.pt"
+    state = ckpt.load(path)
     model = task.build_model()
+    if not isinstance(state.get("model"), dict):
+        raise ckpt.CheckpointError(f"{path}: no 'model' state dict (not written by avdf.bin.train or import_model)")
+    diff = ckpt.state_mismatch(state["model"], model.state_dict())
+    if diff:
+        raise ckpt.CheckpointError(f"{path}: does not fit the model of {Path(exp_dir) / 'config.yaml'}: {diff}")
     model.load_state_dict(state["model"])
     return model.to(device).eval()
