@@ -61,6 +61,8 @@ def _score_one(task, model, cfg: dict, data: Path, out: Path, nj: int, job: int,
     loader = DataLoader(Subset(dataset, idx), batch_size=int(dcfg.get("valid_batch_size", dcfg.get("batch_size", 1))),
                         shuffle=False, num_workers=int(dcfg.get("num_workers", 0)),
                         collate_fn=task.collate_fn(False), pin_memory=device.type == "cuda")
+    if amp == "auto":  # the config may pin it (infer.amp: none where the official code scores in fp32)
+        amp = str((cfg.get("infer") or {}).get("amp", "auto")).lower()
     dtype = torch.bfloat16 if (amp == "bf16" or (amp == "auto" and device.type == "cuda")) else None
     scores: dict[str, str] = {}
     for batch in tqdm(loader, desc=f"scoring {data.name} job {job}/{nj}", mininterval=10, disable=None):
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge", action="store_true", help="join the nj parts into --out")
     parser.add_argument("--cpu", action="store_true", help="do not use a GPU even if there is one")
     parser.add_argument("--amp", default="auto", choices=("auto", "bf16", "none"),
-                        help="auto: bf16 autocast on a GPU, fp32 on CPU")
+                        help="auto: the config's infer.amp if it has one, else bf16 autocast on a GPU, fp32 on CPU")
     parser.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--verbose", type=int, default=0)
     args, overrides = parser.parse_known_args(argv)
