@@ -31,6 +31,8 @@ FORMATS: dict[str, Format] = {
                            "aseuteurideu/FGI released checkpoint (a DataParallel 'module.' state_dict)"),
     "speechbrain_ecapa": Format("avdf.models.asv.ecapa:from_speechbrain", ("ecapa_tdnn",),
                                 "speechbrain/spkrec-ecapa-voxceleb embedding_model.ckpt"),
+    "ssl_antispoofing": Format("avdf.models.cm.ssl_aasist:from_ssl_antispoofing", ("ssl_aasist",),
+                               "TakHemlata/SSL_Anti-spoofing LA/DF checkpoints (fairseq XLS-R front-end keys + AASIST back-end)"),
 }
 
 

@@ -1,22 +1,52 @@
 """SSL-AASIST (Tak et al., Odyssey 2022): a wav2vec 2.0 / XLS-R front-end, fine-tuned, with the AASIST back-end.
 
-Waveform -> wav2vec 2.0 (torchaudio's ``wav2vec2_model`` with the architecture the
-config gives; weights from a LOCAL checkpoint, nothing is downloaded) -> last layer
-``(B, frames, D)`` -> linear projection to ``proj_dim`` (128) -> as an image
-``(B, 1, proj_dim, frames)``: 3x3 max-pool, BN, SELU -> the 2-D residual encoder (no
-time pooling inside the blocks) ->
-BN, SELU -> attentive pooling (a 1x1-conv attention map, softmax over time for the
-spectral nodes and over the projection axis for the temporal nodes) -> the AASIST
-graph back-end (:class:`avdf.models.cm.aasist.AasistBackend`) -> two logits.
+The forward pass is the official one (TakHemlata/SSL_Anti-spoofing ``model.py``, class
+``Model``; checked against that code in ``tests/test_ssl_aasist_fidelity.py``):
+
+* waveform ``(B, T)`` -> wav2vec 2.0 (torchaudio's ``wav2vec2_model`` with the architecture
+  the config gives; the official code runs fairseq's ``Wav2Vec2Model`` with masking off,
+  features only, and takes its ``x``: the same computation, the output of the last
+  transformer layer after the encoder's final LayerNorm of XLS-R's pre-LN transformer)
+  -> ``(B, frames, D)``;
+* ``proj`` (the official ``LL``), a linear layer D -> ``proj_dim`` (1024 -> 128), seen as an
+  image ``(B, 1, proj_dim, frames)``: 3x3 max-pool, BatchNorm, SELU;
+* the six 2-D residual blocks of AASIST without their time max-pool (the official block
+  has no pooling: its max-pool is commented out). As in clovaai's AASIST, a block that is
+  not the first computes BatchNorm + SELU of its input into a variable that its first
+  convolution then overwrites: ``conv1`` convolves the RAW block input. avdf reproduces
+  that quirk (the ``bn1`` parameters are in the checkpoints and the parameter count but
+  never reach the output); ``preact_blocks: true`` convolves the pre-activated input
+  instead, an avdf variant that is off in the paper config. A model trained with one
+  setting does not score correctly with the other; avdf pre-activated the blocks until
+  commit 247a078 (2026-12-04), so an SSL-AASIST trained here before then needs
+  ``preact_blocks: true``;
+* BatchNorm (the official ``first_bn1``), SELU, then attentive pooling: a 1x1 conv ->
+  SELU -> BN -> 1x1 conv attention map ``w``; spectral nodes ``sum_t x softmax_t(w)``
+  (+ the learnt positional embedding ``pos_S``), temporal nodes ``sum_f x softmax_f(w)``;
+* the AASIST graph back-end (:class:`avdf.models.cm.aasist.AasistBackend`): the official
+  SSL code has clovaai's graph layers, graph pooling, two HS-GAL branches, max graph
+  operation and readout unchanged, with pool ratios 0.5, 0.5, 0.5, 0.5 (clovaai's AASIST:
+  0.5, 0.7, 0.5, 0.5), 42 spectral nodes (128 / 3) and temperatures 2, 2, 100 (the fourth,
+  100, is unused in both); the master nodes ``master1/2`` go in as ``(1, 1, D)``
+  parameters (the official code also builds batch-expanded copies that it never uses;
+  broadcasting gives the same numbers);
+* two logits (spoof, bona fide). The official score file holds the bona fide logit;
+  ``avdf.bin.infer_cm`` writes bona fide minus spoof.
+
+A quirk with no effect on the official scripts: ``SSLModel.extract_feat`` calls
+``self.model.train()`` (dropout on in wav2vec 2.0) when the front-end's device or dtype
+differs from the input's; ``main_SSL_LA.py`` / ``main_SSL_DF.py`` move the whole model to
+the device first, so it never fires there, and avdf does not reproduce it.
 
 Config ``ssl:`` section::
 
     arch: wav2vec2_xlsr_300m      # a torchaudio builder name, or a dict of wav2vec2_model() arguments
     checkpoint: /path/xlsr2_300m.pt
-    pretrained: true              # false: random initialisation (shape checks only)
+    pretrained: true              # false: random initialisation (the weights come from elsewhere:
+                                  # an imported checkpoint, a model.pt, or shape checks only)
     freeze: false                 # true: train the back-end only
 
-Checkpoint formats read (always with ``torch.load(weights_only=True)``):
+Checkpoint formats read for the front-end (always with ``torch.load(weights_only=True)``):
 
 * torchaudio: the ``state_dict()`` of a ``Wav2Vec2Model`` (optionally under a
   ``state_dict`` or ``model`` key);
@@ -27,6 +57,10 @@ Checkpoint formats read (always with ``torch.load(weights_only=True)``):
 * a fairseq *model object* can be converted with
   ``torchaudio.models.wav2vec2.utils.import_fairseq_model`` where fairseq is installed;
   save the result's ``state_dict()`` and point ``checkpoint`` at it.
+
+Whole trained SSL-AASIST models of the official code (``best_SSL_model_LA.pth``,
+``best_SSL_model_DF.pth``) import with :func:`from_ssl_antispoofing`
+(``python -m avdf.bin.import_model --format ssl_antispoofing``).
 """
 from __future__ import annotations
 
@@ -40,7 +74,7 @@ import torch
 import torchaudio
 from torch import nn
 
-from avdf.models.cm.aasist import AasistBackend, residual_encoder
+from avdf.models.cm.aasist import AasistBackend, clovaai_key, residual_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +178,8 @@ def load_wav2vec2(arch: str | dict[str, Any], checkpoint: str | os.PathLike | No
     args = wav2vec2_arch(arch)
     model = torchaudio.models.wav2vec2_model(**args)
     if not pretrained:
-        logger.warning("ssl.pretrained is false: the wav2vec 2.0 front-end is randomly initialised")
+        logger.warning("ssl.pretrained is false: the wav2vec 2.0 front-end is randomly initialised "
+                       "(until a model state dict is loaded)")
         return model
     if not checkpoint:
         raise SSLCheckpointError("ssl.checkpoint is not set: give the local path of a wav2vec 2.0 / XLS-R "
@@ -189,7 +224,8 @@ class SSLAASIST(nn.Module):
     def __init__(self, ssl: dict[str, Any], proj_dim: int = 128,
                  filts: Sequence = (128, (1, 32), (32, 32), (32, 64), (64, 64)),
                  gat_dims: Sequence[int] = (64, 32), pool_ratios: Sequence[float] = (0.5, 0.5, 0.5, 0.5),
-                 temperatures: Sequence[float] = (2.0, 2.0, 100.0, 100.0), sample_rate: int = 16000):
+                 temperatures: Sequence[float] = (2.0, 2.0, 100.0, 100.0), sample_rate: int = 16000,
+                 preact_blocks: bool = False):
         super().__init__()
         self.sample_rate = sample_rate
         self.ssl = load_wav2vec2(ssl.get("arch", "wav2vec2_xlsr_300m"), ssl.get("checkpoint"),
@@ -200,7 +236,8 @@ class SSLAASIST(nn.Module):
         self.proj = nn.Linear(ssl_dim, proj_dim)
         self.first_bn = nn.BatchNorm2d(1)
         self.act = nn.SELU(inplace=True)
-        self.encoder = residual_encoder(filts, pool=False)
+        # no time max-pool in the blocks; preact_blocks false: the official block (see the module docstring)
+        self.encoder = residual_encoder(filts, pool=False, preact=preact_blocks)
         channels = int(filts[-1][-1])
         self.encoder_bn = nn.BatchNorm2d(channels)
         self.attention = nn.Sequential(nn.Conv2d(channels, 2 * channels, 1), nn.SELU(inplace=True),
@@ -208,11 +245,73 @@ class SSLAASIST(nn.Module):
         self.backend = AasistBackend(channels, proj_dim // 3, gat_dims, pool_ratios, temperatures)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        feats, _ = self.ssl(wave)  # (B, frames, D)
+        feats, _ = self.ssl(wave)  # (B, frames, D): the last transformer layer's output
         x = self.proj(feats).transpose(1, 2).unsqueeze(1)  # (B, 1, proj_dim, frames)
         x = self.act(self.first_bn(nn.functional.max_pool2d(x, (3, 3))))
-        x = self.act(self.encoder_bn(self.encoder(x)))  # (B, C, proj_dim/3, frames')
+        x = self.act(self.encoder_bn(self.encoder(x)))  # (B, C, proj_dim/3, frames/3)
         w = self.attention(x)
-        spectral = (x * torch.softmax(w, dim=-1)).sum(-1).transpose(1, 2)
-        temporal = (x * torch.softmax(w, dim=-2)).sum(-2).transpose(1, 2)
+        spectral = (x * torch.softmax(w, dim=-1)).sum(-1).transpose(1, 2)  # attention over time
+        temporal = (x * torch.softmax(w, dim=-2)).sum(-2).transpose(1, 2)  # over the projection axis
         return self.backend(spectral, temporal)
+
+
+# -- official SSL_Anti-spoofing checkpoints ----------------------------------------------------
+#: the official model's wav2vec 2.0 (``Model.ssl_model``, an ``SSLModel`` holding fairseq's
+#: ``Wav2Vec2Model`` as ``.model``)
+SSL_ANTISPOOFING_FRONTEND = "ssl_model.model."
+# official back-end module names that differ from avdf's; first_bn and attention are the
+# same, and the residual encoder and graph back-end are clovaai's (clovaai_key)
+_SSL_ANTISPOOFING_TOP = {"LL": "proj", "first_bn1": "encoder_bn"}
+# torchaudio names the pos-conv weight norm's (g, v) as the old torch.nn.utils.weight_norm
+# did; torch's parametrized weight norm (what Wav2Vec2Model holds now) stores them as
+# original0 / original1
+_WEIGHT_NORM = {"weight_g": "parametrizations.weight.original0", "weight_v": "parametrizations.weight.original1"}
+
+
+def ssl_antispoofing_key(key: str) -> str | None:
+    """avdf's name for a key of an official SSL_Anti-spoofing state dict; None for a
+    fairseq weight that only wav2vec 2.0 pre-training uses; unknown keys unchanged."""
+    if key.startswith(SSL_ANTISPOOFING_FRONTEND):
+        # torchaudio's own fairseq wav2vec 2.0 key mapping (torchaudio.models.wav2vec2.utils.
+        # import_fairseq._map_key, private: import_fairseq_model, its public entry point, takes a
+        # fairseq model object, and fairseq is not installed here). It returns None for
+        # mask_emb, quantizer.*, project_q.* and final_proj.*: the masking embedding, the
+        # Gumbel quantiser and the two contrastive-loss projections of pre-training, which
+        # the official forward (mask=False, features_only=True) never uses.
+        from torchaudio.models.wav2vec2.utils.import_fairseq import _map_key
+        try:
+            mapped = _map_key(key[len(SSL_ANTISPOOFING_FRONTEND):])
+        except ValueError:  # not a wav2vec 2.0 key: left for import_model to report
+            return key
+        if mapped is None:
+            return None
+        head, _, last = mapped.rpartition(".")
+        if head.endswith("pos_conv_embed.conv") and last in _WEIGHT_NORM:
+            mapped = f"{head}.{_WEIGHT_NORM[last]}"
+        return "ssl." + mapped
+    top, dot, rest = key.partition(".")
+    if top in _SSL_ANTISPOOFING_TOP:
+        return _SSL_ANTISPOOFING_TOP[top] + dot + rest
+    return clovaai_key(key)
+
+
+def from_ssl_antispoofing(state: dict, model_cfg: dict | None = None) -> dict:
+    """An official SSL_Anti-spoofing state dict (TakHemlata/SSL_Anti-spoofing, ``Model`` of
+    ``model.py``: the LA and DF checkpoints; a DataParallel ``module.`` prefix already
+    removed) in avdf's key layout. Keys are renamed, never changed; the pre-training-only
+    fairseq weights (``mask_emb``, ``quantizer.*``, ``project_q.*``, ``final_proj.*``) are
+    dropped; unknown keys are kept so that the import's key check names them.
+
+    The checkpoint holds the fine-tuned wav2vec 2.0 as well, so the imported model must not
+    read ``ssl.checkpoint``: this sets ``model_cfg["ssl"]["pretrained"]`` to false in the
+    config that import_model builds the model from and writes into the experiment dir."""
+    if model_cfg is not None:
+        ssl = model_cfg.setdefault("ssl", {})
+        if isinstance(ssl, dict):
+            ssl["pretrained"] = False
+    out = {}
+    for k, v in state.items():
+        name = ssl_antispoofing_key(k)
+        if name is not None:
+            out[name] = v
+    return out
