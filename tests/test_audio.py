@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from avdf.data.audio import AudioError, WavScp, read_audio, resample
+from avdf.data.audio import AudioError, WavScp, pipe_command, read_audio, resample
 
 
 @pytest.fixture
@@ -53,3 +54,17 @@ def test_resample_ratio():
     x = np.random.default_rng(0).normal(size=8000).astype(np.float32)
     assert len(resample(x, 8000, 16000)) == 16000
     assert resample(x, 16000, 16000) is x
+
+
+def test_pipe_command_quotes_and_dataset_files_never_run(flac, tmp_path):
+    p, x = flac
+    odd = tmp_path / "a b;touch PWNED;'c'.flac"
+    odd.write_bytes(p.read_bytes())
+    y, sr = read_audio(pipe_command("sox", odd, "-t", "wav", "-"))
+    assert sr == 16000 and np.allclose(y, x, atol=1e-4)
+    # a dataset file whose name ends in '|' is a file name, not a command
+    trap = tmp_path / "v.wav; touch PWNED |"
+    trap.write_bytes(p.read_bytes())
+    z, sr = read_audio(str(trap), allow_pipe=False)  # decoded as the file it is (PyAV), never run
+    assert sr == 16000 and np.allclose(z, x, atol=1e-4)
+    assert not list(tmp_path.glob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))

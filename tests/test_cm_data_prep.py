@@ -281,3 +281,24 @@ def test_cli(tmp_path):
                         "--out", str(tmp_path / "data")], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "data/eval_asv: 3 trials" in r.stderr
+
+
+def test_flac_pipe_never_runs_a_file_name(tmp_path):
+    """An LA tree inside a folder whose name holds shell syntax: the pipe quotes it, and
+    reading the audio runs sox on that file and nothing else."""
+    from avdf.data.audio import WavScp
+    base = tmp_path / "x;touch HACKED;y $(touch HACKED2) `touch HACKED3`"
+    base.mkdir()
+    small_tree(base / "LA")
+    out = tmp_path / "data"
+    assert prep.main(["--db_root", str(base / "LA"), "--out", str(out), "--flac_pipe", "true"]) == 0
+    n = 0
+    for split in ("train", "dev", "eval"):
+        scp = WavScp(out / split / "wav.scp")
+        for utt in scp.keys():
+            assert scp.entries[utt].startswith("sox ") and scp.entries[utt].endswith(" |")
+            x, sr = scp.read(utt)
+            assert sr == 16000 and len(x) == 1600
+            n += 1
+    assert n > 0
+    assert not list(tmp_path.rglob("HACKED*")) and not list(Path.cwd().glob("HACKED*"))

@@ -5,11 +5,17 @@ other containers decoded with PyAV) or a command ending in ``|`` whose standard 
 a WAV/FLAC stream (``sox x.flac -t wav -r 16000 - |``,
 ``ffmpeg -v 8 -i x.m4a -f wav -acodec pcm_s16le - |``). Errors name the scp file, the
 line and the reason.
+
+A pipe is the only thing avdf ever hands to a shell, and only from a ``wav.scp`` value: data
+preparation writes pipes with :func:`pipe_command` (every word quoted, so a file name is
+never read as shell syntax), and readers of dataset files (``read_audio(...,
+allow_pipe=False)``, the AV preprocessing) take a value ending in ``|`` as a file name.
 """
 from __future__ import annotations
 
 import io
 import os
+import shlex
 import subprocess
 from math import gcd
 from pathlib import Path
@@ -63,18 +69,28 @@ def _decode_pyav(path: str) -> tuple[np.ndarray, int]:
         return np.concatenate(chunks), stream.rate
 
 
+def pipe_command(*argv: str | os.PathLike) -> str:
+    """A ``wav.scp`` pipe value (``cmd args... |``) whose every word is shell-quoted:
+    ``pipe_command("sox", path, "-t", "wav", "-")``. The one way avdf writes a pipe."""
+    return " ".join(shlex.quote(str(a)) for a in argv) + " |"
+
+
 def read_audio(spec: str, *, expected_sr: int | None = None, resample_to: int | None = None,
-               where: str = "") -> tuple[np.ndarray, int]:
+               where: str = "", allow_pipe: bool = True) -> tuple[np.ndarray, int]:
     """Read one ``wav.scp`` value; return mono float32 samples in [-1, 1] and the rate.
+
+    ``allow_pipe=False``: ``spec`` is a file name even if it ends in ``|`` (a dataset's
+    file, never run).
 
     ``expected_sr``: fail (naming ``where`` and the file) if the audio has another rate.
     ``resample_to``: resample to this rate instead. ``where`` is ``"wav.scp:LINE"`` for
     error messages.
     """
     prefix = f"{where}: " if where else ""
-    spec = spec.strip()
+    if allow_pipe:
+        spec = spec.strip()
     try:
-        if spec.endswith("|"):
+        if allow_pipe and spec.endswith("|"):
             cmd = spec[:-1].strip()
             r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True)
             if r.returncode != 0:

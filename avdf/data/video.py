@@ -408,7 +408,7 @@ def preprocess_video(path: str | os.PathLike, conf: dict[str, Any], detector=Non
             lips[t] = crop_square(rgb, cx, cy + float(conf["mouth_offset"]) * h, float(conf["mouth_scale"]) * w, ms)
 
     sr = int(conf["sample_rate"])
-    audio, _ = read_audio(path, resample_to=sr)
+    audio, _ = read_audio(str(path), resample_to=sr, allow_pipe=False)  # a dataset's file: never a command
     # the same span as the frames (AAC priming/padding adds a few ms at the end)
     audio = audio[: int(round(n / fps * sr))]
     return Crops(faces, lips, audio, fps, boxes, ratio)

@@ -30,12 +30,12 @@ import argparse
 import logging
 import os
 import re
-import shlex
 import shutil
 import sys
 from collections import OrderedDict
 from pathlib import Path
 
+from avdf.data.audio import pipe_command
 from avdf.data.datadir import (DataDirError, utt2spk_to_spk2utt, validate_data_dir, write_kv, write_list,
                                write_trials)
 from avdf.utils.log import setup_logging
@@ -50,7 +50,6 @@ TRIAL_LISTS = (("O", "veri_test2.txt", "veri_test.txt"),
 # Vox1 test speakers are id10270..id10309 (used for a merged wav/ tree without vox1_meta.csv)
 VOX1_TEST_RANGE = (10270, 10309)
 _ID_RE = re.compile(r"^id\d+$")
-FFMPEG = "ffmpeg -nostdin -v 8 -i {} -f wav -acodec pcm_s16le -ac 1 -ar 16000 - |"
 
 
 class PrepError(RuntimeError):
@@ -161,7 +160,8 @@ def write_set(out: Path, files: dict[str, Path], gender: dict[str, str], m4a: bo
         ap = str(path.resolve())
         if not m4a and any(c.isspace() for c in ap):
             raise PrepError(f"{ap}: audio path contains whitespace, which a wav.scp file entry cannot hold")
-        wav[u] = FFMPEG.format(shlex.quote(ap)) if m4a else ap
+        wav[u] = (pipe_command("ffmpeg", "-nostdin", "-v", "8", "-i", ap, "-f", "wav", "-acodec", "pcm_s16le",
+                               "-ac", "1", "-ar", "16000", "-") if m4a else ap)
         u2s[u] = rel.split("/")[0]
     out.mkdir(parents=True, exist_ok=True)
     write_kv(out / "wav.scp", wav)

@@ -32,6 +32,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from avdf.data.audio import pipe_command
 from avdf.data.datadir import DataDirError, utt2spk_to_spk2utt, write_kv, write_list
 from avdf.utils.log import setup_logging
 
@@ -168,7 +169,7 @@ def check_audio(path: str, level: str) -> str | None:
 
 
 def wav_entry(path: str, pipe: bool) -> str:
-    return f"sox {path} -t wav - |" if pipe else str(path)
+    return pipe_command("sox", path, "-t", "wav", "-") if pipe else str(path)
 
 
 def write_cm_set(out: Path, split: str, entries: dict[str, CMEntry], root: Path, proto: Path,
