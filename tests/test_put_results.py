@@ -46,3 +46,35 @@ def test_cli_writes_and_rejects_a_block_without_heading(tmp_path, capsys):
     block.write_text("| eer | 12 % |\n")
     assert put_results.main(["--results", str(results), "--block", str(block)]) == 1
     assert "no markdown heading" in capsys.readouterr().err
+
+
+def test_parallel_writers_keep_every_section(tmp_path):
+    """Twelve stage-5 runs finishing together: every section survives (the update is locked)."""
+    import subprocess
+    import sys
+    results = tmp_path / "RESULTS.md"
+    procs = []
+    for i in range(12):
+        block = tmp_path / f"b{i}.md"
+        block.write_text(f"## system{i}, eval\n\n| metric | value |\n|---|---|\n| EER | {i} % |\n")
+        procs.append(subprocess.Popen([sys.executable, "-m", "avdf.bin.put_results", "--results", str(results),
+                                       "--block", str(block)]))
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    text = results.read_text()
+    assert all(f"## system{i}, eval" in text for i in range(12))
+
+
+def test_written_files_keep_the_umask_mode(tmp_path):
+    import os
+    from avdf.utils.fileio import atomic_open
+    old = os.umask(0o022)
+    try:
+        with atomic_open(tmp_path / "scores.txt") as f:
+            f.write("a 1.0\n")
+        assert (tmp_path / "scores.txt").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        with atomic_open(tmp_path / "private.txt") as f:
+            f.write("x\n")
+        assert (tmp_path / "private.txt").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)

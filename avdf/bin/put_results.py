@@ -5,7 +5,8 @@
 The block's first heading line (``## name, eval (corpus)``) names its section; a section runs
 to the next heading of the same or a higher level. Re-running a scoring stage, or scoring the
 same calibrated system again for another fusion, thus updates its entry instead of adding a
-copy. Text outside the replaced section is kept as it is; the file is written atomically.
+copy. Text outside the replaced section is kept as it is; the file is written atomically,
+under a lock, so that stage-5 runs finishing together all keep their sections.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from avdf.utils.fileio import atomic_open
+from avdf.utils.fileio import atomic_open, locked
 
 _HEADING = re.compile(r"^(#+) ")
 
@@ -51,14 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", required=True, type=Path, help="the RESULTS.md to update (created if missing)")
     p.add_argument("--block", required=True, type=Path, help="a markdown block starting with its heading")
     args = p.parse_args(argv)
-    old = args.results.read_text(encoding="utf-8") if args.results.is_file() else ""
-    try:
-        text = put_section(old, args.block.read_text(encoding="utf-8"))
-    except ValueError as e:
-        print(f"put_results: {args.block}: {e}", file=sys.stderr)
-        return 1
-    with atomic_open(args.results) as f:
-        f.write(text)
+    with locked(args.results):  # parallel stage-5 runs update one RESULTS.md: none is lost
+        old = args.results.read_text(encoding="utf-8") if args.results.is_file() else ""
+        try:
+            text = put_section(old, args.block.read_text(encoding="utf-8"))
+        except ValueError as e:
+            print(f"put_results: {args.block}: {e}", file=sys.stderr)
+            return 1
+        with atomic_open(args.results) as f:
+            f.write(text)
     return 0
 
 

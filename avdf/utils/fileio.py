@@ -1,7 +1,13 @@
-"""Atomic file writing: a killed or failed stage never leaves a half-written file."""
+"""Atomic file writing: a killed or failed stage never leaves a half-written file.
+
+Files written here get the mode an ordinary ``open`` would give (0666 less the umask), not
+``mkstemp``'s 0600, so that others on a shared machine read scores and results as usual.
+:func:`locked` serialises read-modify-write cycles on a shared file (RESULTS.md).
+"""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +24,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -26,6 +33,26 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike) -> Iterator[None]:
+    """An exclusive lock (``flock`` on a ``.<name>.lock`` file beside ``path``) for a
+    read-modify-write of ``path``: concurrent writers wait for each other, none is lost."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

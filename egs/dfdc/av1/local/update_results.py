@@ -20,7 +20,7 @@ import re
 import sys
 from pathlib import Path
 
-from avdf.utils.fileio import atomic_open
+from avdf.utils.fileio import atomic_open, locked
 
 HEADER = ("# Results: egs/dfdc/av1\n\n"
           "Video-level scores (mean of the 1 s chunk scores, 1 - p(fake); rows ending in `_sc<K..>`: the "
@@ -68,19 +68,20 @@ def main(argv: list[str] | None = None) -> int:
     body = (f"**Command** (in egs/dfdc/av1): `{args.command}`  \n"
             f"config `{args.config}`, experiment `{args.exp_dir}`; {date}; machine: {args.machine}{train_time}\n\n"
             + args.block.read_text(encoding="utf-8").rstrip() + "\n\n")
-    old = args.results.read_text(encoding="utf-8") if args.results.is_file() else ""
-    sections = _sections(old)
-    sections[args.name] = body
-    table = re.search(r"<!-- summary -->\n(.*?)<!-- /summary -->", old, flags=re.S)
-    rows = dict(re.findall(r"^\| (\S+) (\|.*\|)$", table.group(1), flags=re.M)) if table else {}
-    rows = {k: f"| {k} {v}" for k, v in rows.items() if k != "experiment"}
-    rows[args.name] = _row(args.name, metrics, epoch, date)
-    notes = re.search(r"<!-- notes -->\n.*?<!-- /notes -->\n", old, flags=re.S)
-    text = (HEADER + (notes.group(0) + "\n" if notes else "")
-            + "<!-- summary -->\n" + SUMMARY + "".join(rows[k] + "\n" for k in rows) + "<!-- /summary -->\n\n"
-            + "".join(f"<!-- results:{k} -->\n{v}<!-- /results:{k} -->\n" for k, v in sections.items()))
-    with atomic_open(args.results) as f:
-        f.write(text)
+    with locked(args.results):  # experiments finishing together: every section is kept
+        old = args.results.read_text(encoding="utf-8") if args.results.is_file() else ""
+        sections = _sections(old)
+        sections[args.name] = body
+        table = re.search(r"<!-- summary -->\n(.*?)<!-- /summary -->", old, flags=re.S)
+        rows = dict(re.findall(r"^\| (\S+) (\|.*\|)$", table.group(1), flags=re.M)) if table else {}
+        rows = {k: f"| {k} {v}" for k, v in rows.items() if k != "experiment"}
+        rows[args.name] = _row(args.name, metrics, epoch, date)
+        notes = re.search(r"<!-- notes -->\n.*?<!-- /notes -->\n", old, flags=re.S)
+        text = (HEADER + (notes.group(0) + "\n" if notes else "")
+                + "<!-- summary -->\n" + SUMMARY + "".join(rows[k] + "\n" for k in rows) + "<!-- /summary -->\n\n"
+                + "".join(f"<!-- results:{k} -->\n{v}<!-- /results:{k} -->\n" for k, v in sections.items()))
+        with atomic_open(args.results) as f:
+            f.write(text)
     print(rows[args.name])
     return 0
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from avdf.data.datadir import read_kv
-from avdf.utils.fileio import atomic_open
+from avdf.utils.fileio import atomic_open, locked
 
 CATEGORY_NAMES = {"B": "RVFA", "C": "FVRA", "D": "FVFA"}
 HEADER = ("# Results: egs/fakeavceleb/av1\n\n"
@@ -167,12 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ssl_ckpt_dir", default="")
     args = p.parse_args(argv)
     results = Path(args.results)
-    text = results.read_text() if results.is_file() else HEADER
-    block = f"<!-- results:{args.name} -->\n{section(args)}<!-- /results:{args.name} -->\n"
-    pattern = re.compile(rf"<!-- results:{re.escape(args.name)} -->\n.*?<!-- /results:{re.escape(args.name)} -->\n", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
-    with atomic_open(results) as f:
-        f.write(text)
+    with locked(results):  # runs finishing together: every section is kept
+        text = results.read_text() if results.is_file() else HEADER
+        block = f"<!-- results:{args.name} -->\n{section(args)}<!-- /results:{args.name} -->\n"
+        pattern = re.compile(rf"<!-- results:{re.escape(args.name)} -->\n.*?<!-- /results:{re.escape(args.name)} -->\n", re.S)
+        text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
+        with atomic_open(results) as f:
+            f.write(text)
     print(section(args), end="")
     return 0
 
