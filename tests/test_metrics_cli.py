@@ -189,6 +189,8 @@ def test_entry_point_runs_as_module(tmp_path):
     (lambda lines: lines[:3] + [lines[3].split()[0] + " nan"] + lines[4:], r"scores.txt:4: score 'nan' is not finite"),
     (lambda lines: lines[:3] + [lines[3].split()[0] + " inf"] + lines[4:], r"scores.txt:4: score 'inf' is not finite"),
     (lambda lines: lines[:3] + [lines[3].split()[0] + " high"] + lines[4:], r"scores.txt:4: score 'high' is not a number"),
+    (lambda lines: lines[:3] + [lines[3].split()[0] + " 1_000"] + lines[4:], r"scores.txt:4: score '1_000' is not a number"),
+    (lambda lines: lines[:3] + [lines[3].split()[0] + " ０.５"] + lines[4:], r"scores.txt:4: score '０.５' is not a number"),
     (lambda lines: lines[:3] + [lines[3] + " extra"] + lines[4:], r"scores.txt:4: expected 2 fields"),
     (lambda lines: [], r"scores.txt: score file is empty"),
 ])

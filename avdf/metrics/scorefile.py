@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -22,8 +23,13 @@ class ScoreFileError(ValueError):
     """A score file is malformed or does not match its keys; message ``file:line: reason``."""
 
 
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)", re.I)
+
+
 def _parse_score(path: Path, n: int, tok: str) -> float:
     try:
+        if not _NUMBER.fullmatch(tok):  # Python's float() also takes '1_000' and other spellings
+            raise ValueError(tok)
         v = float(tok)
     except ValueError:
         raise ScoreFileError(f"{path}:{n}: score {tok!r} is not a number") from None
