@@ -114,3 +114,23 @@ def test_swa_of_improving_epochs_with_bn_update(tmp_path):
     assert torch.allclose(out["model"]["net.1.running_mean"], h.mean(0).detach(), atol=0.05)
     avg_stats = sum(s["net.1.running_mean"] for s in states) / len(states)
     assert not torch.allclose(out["model"]["net.1.running_mean"], avg_stats, atol=1e-4)
+
+
+def test_another_config_in_a_trained_dir_stops_with_the_difference(tmp_path):
+    """Re-training into a dir whose checkpoints came from another config stops before
+    touching config.yaml; more epochs (a resume) are fine; a stage that loads the model
+    refuses a config.yaml whose model section is not the one model.pt was trained with."""
+    from avdf.train.trainer import load_trained_model
+    from avdf.utils.config import ConfigError
+    exp = tmp_path / "e"
+    _fit(exp, epochs=2)
+    before = (exp / "config.yaml").read_text()
+    cfg = {**CFG, "model": {**CFG["model"], "hidden": 32}, "train": {**CFG["train"], "epochs": 2}}
+    with pytest.raises(ConfigError, match=r"model.hidden: 16 -> 32"):
+        Trainer(build_task(cfg), exp, use_cuda=False).fit()
+    assert (exp / "config.yaml").read_text() == before
+    _fit(exp, epochs=3)  # resuming for one more epoch is the same experiment
+    assert ckpt.load(exp / "checkpoints" / "epoch_3.pt")["config"]["train"]["epochs"] == 3
+    (exp / "config.yaml").write_text(before.replace("hidden: 16", "hidden: 32"))
+    with pytest.raises(ckpt.CheckpointError, match="another model config"):
+        load_trained_model(exp, build_task(cfg))

@@ -13,9 +13,13 @@ import argparse
 import logging
 import sys
 
-from avdf.tasks import build_task, get_task_class
+from avdf.data.audio import AudioError
+from avdf.data.datadir import DataDirError
+from avdf.models import UnknownModelError
+from avdf.tasks import UnknownTaskError, build_task, get_task_class
+from avdf.train.checkpoint import CheckpointError
 from avdf.train.trainer import TRAIN_DEFAULTS, Trainer
-from avdf.utils.config import load_config
+from avdf.utils.config import ConfigError, load_config
 from avdf.utils.log import setup_logging
 
 
@@ -39,6 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", type=int, default=0)
     args, overrides = parser.parse_known_args(argv)
     setup_logging(args.verbose)
+    try:
+        return _train(args, overrides, parser)
+    except (ConfigError, DataDirError, AudioError, CheckpointError, UnknownModelError, UnknownTaskError,
+            FileNotFoundError) as e:
+        print(f"train: {e}", file=sys.stderr)
+        return 1
+
+
+def _train(args, overrides: list[str], parser) -> int:
     cfg = resolve_config(args.config, overrides)
     data = {}
     if args.train_data:

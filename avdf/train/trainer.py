@@ -32,7 +32,7 @@ from avdf.train import checkpoint as ckpt
 from avdf.train.distributed import (DistInfo, all_gather_objects, all_reduce_mean, barrier,
                                     cleanup, init_distributed)
 from avdf.train.optim import build_optimizer, build_scheduler
-from avdf.utils.config import get, save_config
+from avdf.utils.config import ConfigError, get, load_config, save_config
 from avdf.utils.fileio import atomic_open
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,29 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # (what SWA does: torchcontrib's bn_update in AASIST's official training)
     "swa_bn_update": False,
 }
+
+
+#: train: keys that may change between runs of one experiment (they do not change the model)
+RESUMABLE_KEYS = {"train.epochs", "train.keep", "train.log_interval", "train.num_threads", "train.valid_every",
+                  "train.patience", "data.num_workers", "data.valid_batch_size"}
+
+
+def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(cfg, dict):
+        return {prefix: cfg}
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def config_difference(old: dict, new: dict, ignore: set[str] = RESUMABLE_KEYS) -> str:
+    """'key: old -> new' for every leaf that differs (at most 4 named), ignoring ``ignore``;
+    '' when the two configs train the same model."""
+    a, b = _flatten(old), _flatten(new)
+    keys = [k for k in dict.fromkeys([*a, *b]) if k not in ignore and a.get(k, "<unset>") != b.get(k, "<unset>")]
+    shown = [f"{k}: {a.get(k, '<unset>')!r} -> {b.get(k, '<unset>')!r}" for k in keys[:4]]
+    return "; ".join(shown) + (f"; and {len(keys) - 4} more" if len(keys) > 4 else "")
 
 
 def seed_everything(seed: int) -> None:
@@ -131,6 +154,21 @@ class Trainer:
                           pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init, generator=g,
                           persistent_workers=False)
 
+    def _check_same_config(self) -> None:
+        """An experiment dir that already holds checkpoints or a model continues only with the
+        config they were trained with (keys that do not change the model may differ: more
+        epochs resume training). Anything else stops with the difference, before
+        config.yaml is touched."""
+        has_state = (self.exp_dir / "model.pt").is_file() or bool(ckpt.epoch_checkpoints(self.ckpt_dir))
+        old_path = self.exp_dir / "config.yaml"
+        if not has_state or not old_path.is_file():
+            return
+        old = load_config(old_path)
+        diff = config_difference(old, self.cfg)
+        if diff:
+            raise ConfigError(f"{self.exp_dir}: its checkpoints were trained with another config ({diff}); "
+                              "train into another --exp_dir (recipes: --tag NAME) or remove this one")
+
     def _write_metadata(self) -> None:
         if not self.info.is_main:
             return
@@ -146,6 +184,7 @@ class Trainer:
         """Train to ``train.epochs`` (resuming if checkpoints exist); return ``model.pt``."""
         final = self.exp_dir / "model.pt"
         epochs = int(self.tcfg["epochs"])
+        self._check_same_config()
         self._write_metadata()
         if int(self.tcfg["num_threads"]) > 0:  # small models on busy CPUs run faster on one thread
             torch.set_num_threads(int(self.tcfg["num_threads"]))
@@ -209,7 +248,8 @@ class Trainer:
                         writer.add_scalar(f"epoch/{k}", v, epoch)
                 ckpt.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                           "epoch": epoch, "history": history}, self.ckpt_dir / f"epoch_{epoch}.pt")
+                           "epoch": epoch, "history": history, "config": self.cfg},
+                          self.ckpt_dir / f"epoch_{epoch}.pt")
                 self._prune()
             barrier(self.info)
             if patience and self._epochs_since_best(history) >= patience:
@@ -353,6 +393,12 @@ def load_trained_model(exp_dir: str | os.PathLike, task: Task, device: torch.dev
     model = task.build_model()
     if not isinstance(state.get("model"), dict):
         raise ckpt.CheckpointError(f"{path}: no 'model' state dict (not written by avdf.bin.train or import_model)")
+    saved = state.get("config")
+    if isinstance(saved, dict) and isinstance(saved.get("model"), dict):
+        diff = config_difference({"model": saved["model"]}, {"model": task.cfg.get("model")}, set())
+        if diff:
+            raise ckpt.CheckpointError(f"{path} was trained with another model config than "
+                                       f"{Path(exp_dir) / 'config.yaml'} now gives ({diff})")
     diff = ckpt.state_mismatch(state["model"], model.state_dict())
     if diff:
         raise ckpt.CheckpointError(f"{path}: does not fit the model of {Path(exp_dir) / 'config.yaml'}: {diff}")
