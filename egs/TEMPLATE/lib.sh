@@ -6,7 +6,10 @@
 #   fi
 #
 # A stage runs when stage <= N <= stop_stage. A finished stage leaves a .done marker
-# and is skipped on the next run unless --force true. Variables read: stage, stop_stage,
+# and is skipped on the next run unless --force true, or unless it is stale: an earlier
+# stage of this run's chain (every stage_begin called before it, in or out of the range)
+# finished after it, so what it made came from inputs that are gone (as make decides). A
+# stage that runs again removes its marker first. Variables read: stage, stop_stage,
 # force (defaults 0, 100, false).
 
 log() {
@@ -19,14 +22,26 @@ die() {
   exit 1
 }
 
+_stage_markers=()   # the markers of the stages met so far in this run, in order
+
 # stage_begin N TITLE [MARKER]: true if stage N should run now.
 stage_begin() {
-  local n=$1 title=$2 marker=${3:-}
+  local n=$1 title=$2 marker=${3:-} m newer=
+  if [ -n "$marker" ] && [ -f "$marker" ]; then
+    for m in "${_stage_markers[@]}"; do
+      if [ "$m" -nt "$marker" ]; then newer=$m; break; fi
+    done
+  fi
+  [ -n "$marker" ] && _stage_markers+=("$marker")
   [ "${stage:-0}" -le "$n" ] && [ "${stop_stage:-100}" -ge "$n" ] || return 1
   if [ -n "$marker" ] && [ -f "$marker" ] && [ "${force:-false}" != true ]; then
-    log "stage $n: $title: already done ($marker exists; --force true to redo)"
-    return 1
+    if [ -z "$newer" ]; then
+      log "stage $n: $title: already done ($marker exists; --force true to redo)"
+      return 1
+    fi
+    log "stage $n: $title: redone: $newer is newer than $marker (an earlier stage was redone)"
   fi
+  [ -n "$marker" ] && rm -f "$marker"
   log "stage $n: $title"
   return 0
 }
