@@ -68,3 +68,13 @@ def test_pipe_command_quotes_and_dataset_files_never_run(flac, tmp_path):
     z, sr = read_audio(str(trap), allow_pipe=False)  # decoded as the file it is (PyAV), never run
     assert sr == 16000 and np.allclose(z, x, atol=1e-4)
     assert not list(tmp_path.glob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
+
+
+def test_truncated_wav_is_an_error(tmp_path):
+    full = tmp_path / "full.wav"
+    sf.write(str(full), np.zeros(16000, np.float32) + 0.1, 16000, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(full.read_bytes()[:20000])
+    assert len(read_audio(str(full))[0]) == 16000
+    with pytest.raises(AudioError, match=r"cut.wav: truncated: the header says 32000 bytes"):
+        read_audio(str(cut))

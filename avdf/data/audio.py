@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shlex
 import subprocess
 from math import gcd
@@ -69,6 +70,17 @@ def _decode_pyav(path: str) -> tuple[np.ndarray, int]:
         return np.concatenate(chunks), stream.rate
 
 
+_DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M)
+
+
+def _check_complete(path: str) -> None:
+    """A WAV file whose header promises more audio than the file holds (a cut copy) is an
+    error: libsndfile would read the part that is there without a word."""
+    m = _DATA_CHUNK.search(sf.info(path).extra_info)
+    if m and int(m.group(2)) < int(m.group(1)):
+        raise AudioError(f"truncated: the header says {m.group(1)} bytes of audio, the file holds {m.group(2)}")
+
+
 def pipe_command(*argv: str | os.PathLike) -> str:
     """A ``wav.scp`` pipe value (``cmd args... |``) whose every word is shell-quoted:
     ``pipe_command("sox", path, "-t", "wav", "-")``. The one way avdf writes a pipe."""
@@ -106,6 +118,7 @@ def read_audio(spec: str, *, expected_sr: int | None = None, resample_to: int | 
                 raise AudioError("file is empty")
             if Path(spec).suffix.lower() in _SOUNDFILE_EXT:
                 x, sr = sf.read(spec, dtype="float32", always_2d=True)
+                _check_complete(spec)
             else:
                 x, sr = _decode_pyav(spec)
     except AudioError as e:
