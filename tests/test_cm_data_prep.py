@@ -302,3 +302,12 @@ def test_flac_pipe_never_runs_a_file_name(tmp_path):
             n += 1
     assert n > 0
     assert not list(tmp_path.rglob("HACKED*")) and not list(Path.cwd().glob("HACKED*"))
+
+
+def test_two_la_roots_are_an_error_naming_both(tmp_path, capsys):
+    small_tree(tmp_path / "db" / "LA")
+    small_tree(tmp_path / "db" / "LA_copy")
+    assert prep.main(["--db_root", str(tmp_path / "db"), "--out", str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err
+    assert "2 LA roots" in err and "LA_copy" in err and str(tmp_path / "db" / "LA") in err
+    assert not (tmp_path / "data").exists()

@@ -53,9 +53,10 @@ def find_root(db_root: Path) -> Path:
     for depth in range(4):
         hits = sorted(p.parent for p in db_root.glob("/".join(["*"] * depth + ["ASVspoof2019_LA_cm_protocols"]))
                       if p.is_dir())
+        if len(hits) > 1:  # two copies (LA/ and LA_old/, say): which one is meant is the user's call
+            raise DataDirError(f"{db_root}: {len(hits)} LA roots at the same depth ({', '.join(map(str, hits[:3]))}); "
+                               "point --db_root at the one to use")
         if hits:
-            if len(hits) > 1:
-                logger.warning("several LA roots under %s, using %s", db_root, hits[0])
             return hits[0]
     raise DataDirError(f"{db_root}: no ASVspoof2019_LA_cm_protocols/ here or up to 3 levels below; "
                        "point --db_root at the unpacked LA/ folder of LA.zip")
