@@ -102,6 +102,13 @@ def test_meta_parsing_variants(tmp_path):
     p.write_text(VOX1_META + "garbage\tline\tx\n")
     with pytest.raises(prep.PrepError, match=r"m.csv:6: expected a speaker id"):
         prep.read_meta(p)
+    # a repeated row is harmless; a conflicting one names both lines
+    row = next(ln for ln in VOX1_META.splitlines() if ln.startswith("id10170"))
+    p.write_text(VOX1_META + row + "\n")
+    assert prep.read_meta(p)["id10170"] == ["Cliff_Curtis", "m", "New Zealand", "dev"]
+    p.write_text(VOX1_META + row.replace("\tm\t", "\tf\t") + "\n")
+    with pytest.raises(prep.PrepError, match=r"m.csv:6: speaker id10170 again, with other fields than on line \d"):
+        prep.read_meta(p)
 
 
 def test_pool_rules_and_bad_input(tmp_path, capsys):

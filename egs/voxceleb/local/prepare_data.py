@@ -61,6 +61,7 @@ def read_meta(path: Path) -> dict[str, list[str]]:
     """``{speaker id: [fields after the id]}`` from vox1_meta.csv / vox2_meta.csv, whatever
     the mirror did to it. The header (a first field that is not an id) is skipped."""
     out: dict[str, list[str]] = {}
+    first: dict[str, int] = {}
     text = path.read_bytes().decode("utf-8-sig", errors="replace")
     for n, raw in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
         line = raw.strip()
@@ -76,7 +77,13 @@ def read_meta(path: Path) -> dict[str, list[str]]:
             continue  # header
         if len(fields) < 3:
             raise PrepError(f"{path}:{n}: expected at least 3 fields, got {len(fields)}: {raw!r}")
+        if fields[0] in out:
+            if out[fields[0]] != fields[1:]:  # an identical repeat is harmless; a conflict is not
+                raise PrepError(f"{path}:{n}: speaker {fields[0]} again, with other fields than on line "
+                                f"{first[fields[0]]} ({', '.join(fields[1:])} vs {', '.join(out[fields[0]])})")
+            continue
         out[fields[0]] = fields[1:]
+        first[fields[0]] = n
     if not out:
         raise PrepError(f"{path}: no speaker rows")
     return out
@@ -90,6 +97,9 @@ def meta_gender_and_set(meta: dict[str, list[str]]) -> tuple[dict[str, str], dic
         g = next((f.lower() for f in fields if f.lower() in ("m", "f")), None)
         if g:
             gender[spk] = g
+        else:
+            logger.warning("speaker %s: no m/f gender field in its meta row (%s): no spk2gender entry",
+                           spk, ", ".join(fields))
         if fields[-1].lower() in ("dev", "test"):
             split[spk] = fields[-1].lower()
     return gender, split
