@@ -14,6 +14,7 @@ MODELS: dict[str, str] = {
     "xvector_tdnn": "avdf.models.asv.tdnn:XVectorTDNN",
     "ecapa_tdnn": "avdf.models.asv.ecapa:ECAPATDNN",
     "lfcc_gmm": "avdf.models.cm.gmm_cm:GmmCM",
+    "gmm": "avdf.models.cm.gmm_cm:GmmCM",  # the same front-end agnostic class (CQCC-GMM configs)
     "lfcc_lcnn": "avdf.models.cm.lcnn:LCNN",
     "rawnet2": "avdf.models.cm.rawnet2:RawNet2",
     "aasist": "avdf.models.cm.aasist:AASIST",

@@ -1,10 +1,14 @@
 """LFCC-GMM / CQCC-GMM countermeasure: two diagonal GMMs, bona fide and spoof (ASVspoof 2019/2021 baselines).
 
 The score of an utterance is the average over its frames of
-``log p(x_t | bona fide) - log p(x_t | spoof)``: higher = bona fide. The mixtures are
-trained by EM (``avdf.backend.gmm``) with ``python -m avdf.bin.train_gmm``; this module
-holds them as buffers so that the trained model is a ``state_dict`` like any other and
-goes through the same inference entry point (``avdf.bin.infer_cm``).
+``log p(x_t | bona fide) - log p(x_t | spoof)``: higher = bona fide (the ASVspoof 2021
+Python baselines' ``gmm_bona.score(x) - gmm_spoof.score(x)``, scikit-learn's mean frame
+log-likelihoods). The model does not depend on the front-end (registered as ``lfcc_gmm``
+and ``gmm``). The mixtures are trained with ``python -m avdf.bin.train_gmm``; this module
+holds them as float64 buffers so that the trained model is a ``state_dict`` like any other
+and goes through the same inference entry point (``avdf.bin.infer_cm``). Scores are
+computed in float64 with autocast off (``infer_cm`` autocasts to bf16 on a GPU, which
+would ruin the expanded quadratic forms of small-variance components).
 """
 from __future__ import annotations
 
@@ -26,9 +30,10 @@ class GmmCM(nn.Module):
         super().__init__()
         self.n_components, self.feat_dim = n_components, feat_dim
         for c in self.CLASSES:
-            self.register_buffer(f"{c}_weights", torch.full((n_components,), 1.0 / n_components))
-            self.register_buffer(f"{c}_means", torch.zeros(n_components, feat_dim))
-            self.register_buffer(f"{c}_covars", torch.ones(n_components, feat_dim))
+            kw = {"dtype": torch.float64}
+            self.register_buffer(f"{c}_weights", torch.full((n_components,), 1.0 / n_components, **kw))
+            self.register_buffer(f"{c}_means", torch.zeros(n_components, feat_dim, **kw))
+            self.register_buffer(f"{c}_covars", torch.ones(n_components, feat_dim, **kw))
 
     def gmm(self, cls: str) -> GMM:
         return GMM(getattr(self, f"{cls}_weights"), getattr(self, f"{cls}_means"), getattr(self, f"{cls}_covars"))
@@ -44,6 +49,8 @@ class GmmCM(nn.Module):
         b, t, d = feats.shape
         if d != self.feat_dim:
             raise ValueError(f"GMM CM expects {self.feat_dim}-dim features, got {d}")
-        flat = feats.reshape(b * t, d).float()
-        llr = self.gmm("bonafide").log_likelihood(flat) - self.gmm("spoof").log_likelihood(flat)
+        with torch.autocast(feats.device.type, enabled=False):
+            flat = feats.reshape(b * t, d).double()
+            gmms = [self.gmm(c).to(dtype=torch.float64) for c in self.CLASSES]
+            llr = gmms[0].log_likelihood(flat) - gmms[1].log_likelihood(flat)
         return llr.view(b, t).mean(dim=1)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ASVspoof 2019 LA countermeasures: LFCC-GMM, LFCC-LCNN, RawNet2, AASIST, AASIST-L, SSL-AASIST.
+# ASVspoof 2019 LA countermeasures: LFCC-GMM, CQCC-GMM, LFCC-LCNN, RawNet2, AASIST, AASIST-L, SSL-AASIST.
 #
 #   ./run.sh --db_root /path/to/LA --config conf/aasist.yaml [--stage N --stop_stage M] [--ngpu 1]
 #   ./run.sh --mini true [--mini_size small]      # the mini corpus and conf/<model>_mini.yaml
@@ -139,7 +139,7 @@ EOF
 elif [ -z "$pretrained" ] && stage_begin 3 "training $tag ($model_name)" "$exp/.done.train"; then
   mkdir -p "$exp/log"
   cpu_flag=; [ "$ngpu" -eq 0 ] && cpu_flag=--cpu
-  if [ "$model_name" = lfcc_gmm ]; then
+  if [ "$model_name" = lfcc_gmm ] || [ "$model_name" = gmm ]; then  # GMM countermeasures (LFCC-GMM, CQCC-GMM)
     python -m avdf.bin.train_gmm --config "$config" --exp_dir "$exp" --train_data "$(data_of train)" \
       $cpu_flag $train_opts 2>&1 | tee "$exp/log/train.log"
   else
