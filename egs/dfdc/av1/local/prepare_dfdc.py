@@ -151,6 +151,11 @@ def index_tree(root: Path) -> tuple[dict[str, Video], dict[str, Video]]:
                 sets[i][v.utt] = v
     logger.info("%s: %d videos in %d metadata.json, %d in the public test set",
                 root, len(sets[0]), len(metas), len(sets[1]))
+    orphans = [v for v in sets[0].values() if v.label == "spoof" and v.original != "-" and v.original not in sets[0]]
+    if orphans:  # a part not downloaded, or a broken list: say so, the identity split still groups them
+        logger.warning("%d fakes name an original that no metadata.json here lists (first: %s.mp4 -> %s.mp4, "
+                       "in %s); their identity is that name", len(orphans), orphans[0].utt, orphans[0].original,
+                       orphans[0].source)
     return sets[0], sets[1]
 
 
