@@ -193,11 +193,12 @@ def test_entry_point_runs_as_module(tmp_path):
     (lambda lines: lines[:3] + [lines[3].split()[0] + " ０.５"] + lines[4:], r"scores.txt:4: score '０.５' is not a number"),
     (lambda lines: lines[:3] + [lines[3] + " extra"] + lines[4:], r"scores.txt:4: expected 2 fields"),
     (lambda lines: [], r"scores.txt: score file is empty"),
+    (lambda lines: lines[:3] + [lines[3].split()[0] + "\udcff 0.5"] + lines[4:], r"scores.txt:4: not UTF-8 text \(byte 0xff"),
 ])
 def test_bad_score_file(tmp_path, capsys, mutate, needle):
     data, scores, *_ = make_cm(tmp_path)
     lines = scores.read_text().splitlines()
-    scores.write_text("".join(x + "\n" for x in mutate(lines)))
+    scores.write_bytes("".join(x + "\n" for x in mutate(lines)).encode("utf-8", "surrogateescape"))
     assert run(["--task", "cm", "--scores", scores, "--data", data]) == 1
     assert re.search(needle, capsys.readouterr().err)
 

@@ -23,6 +23,7 @@ import yaml
 from avdf.train import checkpoint as ckpt
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 
 class AverageError(RuntimeError):
@@ -107,4 +108,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "average_model"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 
 from avdf.bin.fuse import run_cli
+from avdf.utils.cli import run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,4 +22,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "calibrate"))

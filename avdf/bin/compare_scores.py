@@ -27,6 +27,7 @@ from avdf.metrics import MetricError, auc
 from avdf.metrics.scorefile import ScoreFileError, read_scores
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 
 def _named(items: list[str], flag: str) -> dict[str, Path]:
@@ -120,4 +121,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "compare_scores"))

@@ -30,6 +30,7 @@ from avdf.features import build_frontend
 from avdf.utils.config import load_config
 from avdf.utils.fileio import atomic_ark_scp
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 logger = logging.getLogger("compute_features")
 
@@ -133,4 +134,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "compute_features"))

@@ -41,6 +41,7 @@ from avdf.metrics.scorefile import (ScoreFileError, join_trial_scores, join_utt_
                                     read_scores)
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 log = logging.getLogger(__name__)
 
@@ -215,4 +216,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "compute_metrics"))

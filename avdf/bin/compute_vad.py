@@ -28,6 +28,7 @@ from avdf.features.vad import compute_vad, vad_options
 from avdf.utils.config import load_config
 from avdf.utils.fileio import atomic_ark_scp
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 logger = logging.getLogger("compute_vad")
 
@@ -89,4 +90,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "compute_vad"))

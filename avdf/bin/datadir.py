@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from avdf.data import datadir as dd
+from avdf.utils.cli import run
 
 # verb -> the wrapper in utils/ that users call (used in messages)
 TOOLS = {
@@ -205,4 +206,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "datadir"))

@@ -30,6 +30,7 @@ from avdf.train.trainer import load_trained_model
 from avdf.utils.config import ConfigError, load_config
 from avdf.utils.fileio import atomic_path
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 logger = logging.getLogger("explain_av")
 
@@ -167,4 +168,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "explain_av"))

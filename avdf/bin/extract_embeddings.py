@@ -31,6 +31,7 @@ from avdf.data.datadir import DataDirError, read_kv, write_kv
 from avdf.utils.config import get, load_config
 from avdf.utils.fileio import atomic_ark_scp
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 logger = logging.getLogger("extract_embeddings")
 
@@ -168,4 +169,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "extract_embeddings"))

@@ -21,6 +21,7 @@ from avdf.backend.calibration import CalibrationError, apply_to_files, labelled_
 from avdf.data.datadir import DataDirError
 from avdf.metrics.scorefile import ScoreFileError
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 log = logging.getLogger(__name__)
 
@@ -75,4 +76,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "fuse"))

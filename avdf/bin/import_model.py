@@ -40,6 +40,7 @@ from avdf.models.formats import FORMATS, CheckpointFormatError, get_converter
 from avdf.train import checkpoint as ckpt
 from avdf.train.checkpoint import CheckpointError
 from avdf.utils.config import ConfigError, load_config, save_config
+from avdf.utils.cli import run
 
 
 def state_dict_of(obj: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
@@ -179,4 +180,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "import_model"))

@@ -34,6 +34,7 @@ from avdf.tasks import build_task
 from avdf.train.trainer import load_trained_model
 from avdf.utils.config import load_config
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 logger = logging.getLogger("infer_cm")
 
@@ -126,4 +127,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "infer_cm"))

@@ -22,6 +22,7 @@ from avdf.features.ssl import build_ssl_model
 from avdf.utils.config import ConfigError, load_config
 from avdf.utils.fileio import atomic_path
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 AUDIO = ("wav2vec2", "hubert", "wavlm")
 
@@ -64,4 +65,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "init_ssl_checkpoint"))

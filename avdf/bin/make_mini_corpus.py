@@ -43,6 +43,7 @@ from pathlib import Path
 from avdf.data.mini.common import EXTRA_SIZES, SIZES
 from avdf.data.mini.speech import MissingMaterialError
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 logger = logging.getLogger("make_mini_corpus")
 
@@ -141,4 +142,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "make_mini_corpus"))

@@ -11,6 +11,7 @@ import sys
 
 from avdf.models import build_model
 from avdf.utils.config import load_config
+from avdf.utils.cli import run
 
 
 def count_parameters(model) -> tuple[int, int]:
@@ -38,4 +39,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "model_summary"))

@@ -21,6 +21,7 @@ from pathlib import Path
 from avdf.data.datadir import DataDirError, read_kv
 from avdf.utils.fileio import atomic_path
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 logger = logging.getLogger("plot_frame_scores")
 
@@ -112,4 +113,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "plot_frame_scores"))

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from avdf.utils.fileio import atomic_open, locked
+from avdf.utils.cli import run
 
 _HEADING = re.compile(r"^(#+) ")
 
@@ -65,4 +66,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "put_results"))

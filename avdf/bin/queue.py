@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from avdf.utils import queue
+from avdf.utils.cli import run
 
 PROGS = {"run": "run.pl", "sge": "queue.pl", "slurm": "slurm.pl"}
 
@@ -42,4 +43,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "queue"))

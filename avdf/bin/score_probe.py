@@ -26,6 +26,7 @@ from avdf.train.trainer import load_trained_model
 from avdf.utils.config import ConfigError, load_config
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 
 @torch.no_grad()
@@ -83,4 +84,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "score_probe"))

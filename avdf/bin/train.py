@@ -21,6 +21,7 @@ from avdf.train.checkpoint import CheckpointError
 from avdf.train.trainer import TRAIN_DEFAULTS, Trainer
 from avdf.utils.config import ConfigError, load_config
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 
 def resolve_config(path: str, overrides: list[str]) -> dict:
@@ -70,4 +71,4 @@ def _train(args, overrides: list[str], parser) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "train"))

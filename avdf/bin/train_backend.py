@@ -25,6 +25,7 @@ from avdf.backend.plda import PLDA
 from avdf.data.datadir import DataDirError, read_kv
 from avdf.utils.fileio import atomic_path
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 logger = logging.getLogger("train_backend")
 
@@ -78,4 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "train_backend"))

@@ -54,6 +54,7 @@ from avdf.tasks.cm import read_labels
 from avdf.train import checkpoint as ckpt
 from avdf.utils.config import load_config, save_config
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 logger = logging.getLogger("train_gmm")
 GMM_DEFAULTS = {"recipe": "avdf", "n_iter": 10, "kmeans_iter": 10, "init_frames": 100000, "max_frames": 0,
@@ -223,4 +224,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "train_gmm"))

@@ -31,6 +31,7 @@ from avdf.backend.ivector import IVectorExtractor, batched, utterance_stats
 from avdf.data.datadir import DataDirError
 from avdf.utils.config import get, load_config, save_config
 from avdf.utils.log import setup_logging
+from avdf.utils.cli import run
 
 logger = logging.getLogger("train_ivector")
 
@@ -177,4 +178,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "train_ivector"))

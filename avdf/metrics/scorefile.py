@@ -50,8 +50,12 @@ def read_scores(path: str | os.PathLike, n_keys: int = 1) -> tuple[dict, dict]:
     scores: dict = {}
     lines: dict = {}
     want = "<utt> <score>" if n_keys == 1 else "<enroll> <test> <score>"
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ScoreFileError(f"{path}:{n}: not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
             fields = line.split()
             if len(fields) != n_keys + 1:
                 raise ScoreFileError(f"{path}:{n}: expected {n_keys + 1} fields '{want}', "
