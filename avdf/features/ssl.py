@@ -101,20 +101,10 @@ def read_state_dict(path: str | os.PathLike, what: str) -> dict[str, torch.Tenso
 def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | os.PathLike, what: str) -> None:
     """``model.load_state_dict(state)``, strictly; a mismatch raises :class:`CheckpointError`
     naming the checkpoint, the architecture and the first differing keys."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-              for k, v in own.items() if k in state and state[k].shape != v.shape]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (first: {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (first: {', '.join(unexpected[:3])})")
-        if shapes:
-            parts.append(f"{len(shapes)} shape mismatches (first: {'; '.join(shapes[:2])})")
-        raise CheckpointError(f"checkpoint {path} does not match the architecture {what}: " + ", ".join(parts))
+    from avdf.train.checkpoint import state_mismatch
+    diff = state_mismatch(dict(state), model.state_dict())
+    if diff:
+        raise CheckpointError(f"checkpoint {path} does not match the architecture {what}: {diff}")
     model.load_state_dict(state)
 
 
