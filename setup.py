@@ -13,5 +13,5 @@ setup(
         "opencv-python-headless<5", "numpy", "scipy", "scikit-learn", "pandas",
         "soundfile", "pyyaml", "tqdm", "matplotlib", "tensorboard",
     ],
-    entry_points={},
+    entry_points={"console_scripts": ["avdf = avdf.cli:main"]},
 )
