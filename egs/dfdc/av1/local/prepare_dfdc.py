@@ -10,6 +10,15 @@ with ``int()``) and the public ``test/labels.csv``. Writes, per set, ``video.scp
 identity: a fake's REAL original, a real video itself), ``spk2utt``, ``utt2original``
 (``-`` for real videos) and, when the tree carries a per-fake manipulation list (the mini
 corpus's ``mini_fake_types.csv``: ``filename,...,attack,...``), ``utt2attack`` (``-`` for real).
+DFDC says only whether a video is fake, so ``utt2label_video`` is that label and there is no
+``utt2label_audio`` (the av task then takes the audio as real). When the list also says what
+was done to each modality (the mini corpus's ``video`` and ``audio`` columns), the
+per-modality labels come from it instead: ``utt2label_video`` spoof when the frames were
+manipulated (``video`` not ``-``: faceswap, fsgan, lipsync), ``utt2label_audio`` spoof when
+the speech is synthetic (``audio`` a vocoder: griffin_lim, world, lpc); another real
+speaker's speech (``swap:<speaker>``) is real audio, the pairing being what is fake (the
+overall label's, joint_av's sync head). Without this an audio swap or a re-vocoded clip
+would be "video fake, audio real" for joint_av's modality heads.
 
 Sets:
 - ``default``: the training parts split by identity (a fake stays with its original) into
@@ -176,16 +185,43 @@ def attacks_of(root: Path) -> dict[str, str]:
     return out
 
 
+def modalities_of(root: Path) -> dict[str, tuple[bool, bool]]:
+    """(frames manipulated, speech synthetic) per video from the mini corpus's side file when
+    it has ``video`` and ``audio`` columns (module docstring); empty otherwise."""
+    out: dict[str, tuple[bool, bool]] = {}
+    for path in sorted(root.glob(f"**/{ATTACK_FILE}")):
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or not {"filename", "video", "audio"} <= set(reader.fieldnames):
+                return {}
+            for n, row in enumerate(reader, 2):
+                video, audio = (row.get("video") or "").strip(), (row.get("audio") or "").strip()
+                if not video or not audio:
+                    raise PrepError(f"{path}:{n}: empty video or audio column")
+                out[_utt((row.get("filename") or "").strip(), f"{path}:{n}")] = (
+                    video != "-", audio != "-" and not audio.startswith("swap:"))
+    return out
+
+
 def identity(v: Video) -> str:
     return v.original if v.label == "spoof" and v.original != "-" else v.utt
 
 
-def write_set(out: Path, videos: list[Video], attacks: dict[str, str]) -> None:
-    """One data dir; utt2attack only when every fake's manipulation is known."""
+def write_set(out: Path, videos: list[Video], attacks: dict[str, str],
+              modalities: dict[str, tuple[bool, bool]] | None = None) -> None:
+    """One data dir; utt2attack only when every fake's manipulation is known, per-modality
+    labels from ``modalities`` (:func:`modalities_of`) only when every fake's are."""
     out.mkdir(parents=True, exist_ok=True)
     write_kv(out / "video.scp", {v.utt: str(v.path) for v in videos})
     write_kv(out / "utt2label", {v.utt: v.label for v in videos})
-    write_kv(out / "utt2label_video", {v.utt: v.label for v in videos})
+    (out / "utt2label_audio").unlink(missing_ok=True)
+    if modalities and all(v.utt in modalities for v in videos if v.label == "spoof"):
+        def of(v: Video, i: int) -> str:
+            return "spoof" if v.label == "spoof" and modalities[v.utt][i] else "bonafide"
+        write_kv(out / "utt2label_video", {v.utt: of(v, 0) for v in videos})
+        write_kv(out / "utt2label_audio", {v.utt: of(v, 1) for v in videos})
+    else:
+        write_kv(out / "utt2label_video", {v.utt: v.label for v in videos})
     utt2spk = {v.utt: identity(v) for v in videos}
     write_kv(out / "utt2spk", utt2spk)
     write_kv(out / "spk2utt", utt2spk_to_spk2utt(utt2spk))
@@ -303,9 +339,10 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         write_kv(args.out / "local" / "skipped", skipped)
         attacks = attacks_of(args.db_root.resolve())
+        modalities = modalities_of(args.db_root.resolve())
         for name in ("train", "dev", "test"):
             if sets.get(name):
-                write_set(args.out / name, sets[name], attacks)
+                write_set(args.out / name, sets[name], attacks, modalities)
             elif name != "dev":
                 raise PrepError(f"{args.db_root}: the {name} set is empty")
             else:  # no dev this time: a stale one from another subset must not be used
