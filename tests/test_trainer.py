@@ -131,6 +131,8 @@ def test_another_config_in_a_trained_dir_stops_with_the_difference(tmp_path):
     assert (exp / "config.yaml").read_text() == before
     _fit(exp, epochs=3)  # resuming for one more epoch is the same experiment
     assert ckpt.load(exp / "checkpoints" / "epoch_3.pt")["config"]["train"]["epochs"] == 3
+    # an inference-time override of a model key (as --model.infer_by) leaves config.yaml as it is: allowed
+    load_trained_model(exp, build_task({**CFG, "model": {**CFG["model"], "dropout": 0.0}}))
     (exp / "config.yaml").write_text(before.replace("hidden: 16", "hidden: 32"))
     with pytest.raises(ckpt.CheckpointError, match="another model config"):
         load_trained_model(exp, build_task(cfg))

@@ -394,11 +394,13 @@ def load_trained_model(exp_dir: str | os.PathLike, task: Task, device: torch.dev
     if not isinstance(state.get("model"), dict):
         raise ckpt.CheckpointError(f"{path}: no 'model' state dict (not written by avdf.bin.train or import_model)")
     saved = state.get("config")
-    if isinstance(saved, dict) and isinstance(saved.get("model"), dict):
-        diff = config_difference({"model": saved["model"]}, {"model": task.cfg.get("model")}, set())
+    conf_file = Path(exp_dir) / "config.yaml"
+    if isinstance(saved, dict) and isinstance(saved.get("model"), dict) and conf_file.is_file():
+        # config.yaml as written (a command line may still override inference-only keys, e.g.
+        # --model.infer_by): it must be the config model.pt was trained with
+        diff = config_difference({"model": saved["model"]}, {"model": load_config(conf_file).get("model")}, set())
         if diff:
-            raise ckpt.CheckpointError(f"{path} was trained with another model config than "
-                                       f"{Path(exp_dir) / 'config.yaml'} now gives ({diff})")
+            raise ckpt.CheckpointError(f"{path} was trained with another model config than {conf_file} says ({diff})")
     diff = ckpt.state_mismatch(state["model"], model.state_dict())
     if diff:
         raise ckpt.CheckpointError(f"{path}: does not fit the model of {Path(exp_dir) / 'config.yaml'}: {diff}")
