@@ -111,6 +111,10 @@ def test_stages_refuse_a_bad_model_pt_in_one_line(tmp_path, capsys):
     args = ["--exp_dir", str(exp), "--data", str(data), "--out", str(tmp_path / "s.txt"), "--cpu"]
     shutil.copyfile(ROOT / "pretrained" / "aasist_l_clovaai" / "model.pt", exp / "model.pt")
     assert infer_cm.main(args) == 1
+    _one_line_error(capsys, "model.pt", "another model config", "config.yaml", "model.name: 'aasist_l' -> 'aasist'")
+    light = torch.load(exp / "model.pt", weights_only=True)
+    torch.save({"model": light["model"]}, exp / "model.pt")  # no config of its own: the shapes tell
+    assert infer_cm.main(args) == 1
     _one_line_error(capsys, "model.pt", "does not fit", "config.yaml", "mis-shaped")
     (exp / "model.pt").write_bytes((ROOT / "pretrained" / "aasist_clovaai" / "model.pt").read_bytes()[:5000])
     assert infer_cm.main(args) == 1
