@@ -40,6 +40,7 @@ from avdf.models.formats import FORMATS, CheckpointFormatError, get_converter
 from avdf.train import checkpoint as ckpt
 from avdf.train.checkpoint import CheckpointError
 from avdf.utils.config import ConfigError, load_config, save_config
+from avdf.utils.fileio import current_umask
 from avdf.utils.cli import run
 
 
@@ -100,7 +101,7 @@ def write_exp_dir(out: Path, cfg: dict, state: dict[str, torch.Tensor], info: di
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~current_umask())
         save_config(cfg, tmp / "config.yaml")
         torch.save({"model": state, "config": cfg, "imported": info}, tmp / "model.pt")
         with open(tmp / "import.json", "w", encoding="utf-8") as f:
@@ -112,7 +113,7 @@ def write_exp_dir(out: Path, cfg: dict, state: dict[str, torch.Tensor], info: di
             f.write(model_card(cfg, info, license_file is not None))
         (tmp / ".done").touch()
         for p in tmp.iterdir():
-            os.chmod(p, 0o666 & ~_umask())
+            os.chmod(p, 0o666 & ~current_umask())
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -124,12 +125,6 @@ def write_exp_dir(out: Path, cfg: dict, state: dict[str, torch.Tensor], info: di
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def model_card(cfg: dict, info: dict[str, Any], has_license: bool) -> str:
