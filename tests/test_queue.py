@@ -177,3 +177,25 @@ def test_slurm_pl_flags_through_a_fake_sbatch(recipe):
         assert flag in args, (flag, args)
     assert args[args.index("--mem") + 1] == "1G"
     assert [body(recipe / f"log/s.{j}.log") for j in (1, 2, 3, 4)] == [["1"], ["2"], ["3"], ["4"]]
+
+
+def test_tasks_end_when_the_recipe_is_killed(tmp_path):
+    """A recipe killed with kill -9 takes run.pl's tasks with it (they run in their own
+    sessions, so nothing else would stop them), instead of leaving them writing into the
+    experiment that the re-run resumes."""
+    marker = tmp_path / "still_running"
+    recipe = tmp_path / "recipe.sh"
+    recipe.write_text(f'#!/usr/bin/env bash\n"{ROOT}/utils/run.pl" JOB=1:2 "{tmp_path}/log.JOB" '
+                      f'"sleep 30; touch {marker}.JOB"\n')
+    recipe.chmod(0o755)
+    env = {**os.environ, "PATH": f"{ROOT / 'tools' / 'venv' / 'bin'}:{os.environ['PATH']}"}
+    p = subprocess.Popen([str(recipe)], env=env, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not all((tmp_path / f"log.{i}").is_file() for i in (1, 2)):
+        time.sleep(0.2)
+    time.sleep(1)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    time.sleep(3)
+    left = subprocess.run(["pgrep", "-f", f"touch {marker}"], capture_output=True, text=True).stdout.split()
+    assert left == [], f"tasks still running: {left}"

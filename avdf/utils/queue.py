@@ -221,8 +221,20 @@ def _default_max_jobs(job: Job) -> int:
 
 
 def _terminate_on_signals() -> None:
-    """Turn SIGTERM into SystemExit so that cleanup code runs (Ctrl-C already raises)."""
+    """Turn SIGTERM into SystemExit so that cleanup code runs (Ctrl-C already raises), and
+    ask Linux for a SIGTERM when the process that started run.pl dies (a recipe killed with
+    ``kill -9``): the tasks, each in its own session, then end with it instead of running on
+    and writing into the experiment a re-run resumes."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # it died before the request took effect
+            sys.exit(128 + signal.SIGTERM)
 
 
 def run_local(job: Job) -> list[tuple[str, str]]:
