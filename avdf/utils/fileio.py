@@ -76,7 +76,9 @@ def atomic_ark_scp(ark: str | os.PathLike, scp: str | os.PathLike, **writer_opts
     import kaldiio
 
     ark, scp = Path(ark), Path(scp)
-    tmp_ark, tmp_scp = ark.with_name(f".{ark.name}.tmp"), scp.with_name(f".{scp.name}.tmp")
+    # unique names: a writer left over from a killed run never shares them with the re-run
+    tag = f"{os.getpid()}.{os.urandom(4).hex()}"
+    tmp_ark, tmp_scp = ark.with_name(f".{ark.name}.{tag}.tmp"), scp.with_name(f".{scp.name}.{tag}.tmp")
     try:
         with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}", **writer_opts) as writer:
             yield writer
