@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
 
-    from avdf.utils.cli import run  # avdf's own errors (model dir, config, device ...): one line, exit 1
+    from avdf.bin import run  # avdf's own errors (model dir, config, device ...): one line, exit 1
     return run(command, f"avdf {args.command}")
 
 

@@ -1,4 +1,4 @@
-"""The top-level error handler of the avdf.bin entry points (avdf.utils.cli.run)."""
+"""The top-level error handler of the avdf.bin entry points (avdf.bin.run)."""
 from __future__ import annotations
 
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from avdf.data.datadir import DataDirError
-from avdf.utils.cli import run
+from avdf.bin import run
 
 ROOT = Path(__file__).resolve().parents[1]
 

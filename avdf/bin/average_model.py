@@ -23,7 +23,7 @@ import yaml
 from avdf.train import checkpoint as ckpt
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 
 class AverageError(RuntimeError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 
 from avdf.bin.fuse import run_cli
-from avdf.utils.cli import run
+from avdf.bin import run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from avdf.metrics import MetricError, auc
 from avdf.metrics.scorefile import ScoreFileError, read_scores
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 
 def _named(items: list[str], flag: str) -> dict[str, Path]:

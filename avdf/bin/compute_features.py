@@ -30,7 +30,7 @@ from avdf.features import build_frontend
 from avdf.utils.config import load_config
 from avdf.utils.fileio import atomic_ark_scp
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 logger = logging.getLogger("compute_features")
 

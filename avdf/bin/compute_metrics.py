@@ -41,7 +41,7 @@ from avdf.metrics.scorefile import (ScoreFileError, join_trial_scores, join_utt_
                                     read_scores)
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from avdf.data import datadir as dd
-from avdf.utils.cli import run
+from avdf.bin import run
 
 # verb -> the wrapper in utils/ that users call (used in messages)
 TOOLS = {

@@ -30,7 +30,7 @@ from avdf.train.trainer import load_trained_model
 from avdf.utils.config import ConfigError, load_config
 from avdf.utils.fileio import atomic_path
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 logger = logging.getLogger("explain_av")
 

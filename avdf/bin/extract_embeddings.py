@@ -31,7 +31,7 @@ from avdf.data.datadir import DataDirError, read_kv, write_kv
 from avdf.utils.config import get, load_config
 from avdf.utils.fileio import atomic_ark_scp
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 logger = logging.getLogger("extract_embeddings")
 

@@ -40,7 +40,7 @@ from avdf.models.av.ssl_encoders import build_encoder
 from avdf.utils.config import ConfigError, load_config
 from avdf.utils.fileio import atomic_ark_scp, atomic_open
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 logger = logging.getLogger("extract_ssl")
 OUTPUTS = ("utt2num_frames", "utt2frame_rate", "bad_utts")

@@ -22,7 +22,7 @@ from avdf.train import checkpoint as ckpt
 from avdf.utils.config import ConfigError, load_config, save_config
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from avdf.backend.calibration import CalibrationError, apply_to_files, labelled_
 from avdf.data.datadir import DataDirError
 from avdf.metrics.scorefile import ScoreFileError
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 log = logging.getLogger(__name__)
 

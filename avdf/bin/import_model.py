@@ -41,7 +41,7 @@ from avdf.train import checkpoint as ckpt
 from avdf.train.checkpoint import CheckpointError
 from avdf.utils.config import ConfigError, load_config, save_config
 from avdf.utils.fileio import current_umask
-from avdf.utils.cli import run
+from avdf.bin import run
 
 
 def state_dict_of(obj: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:

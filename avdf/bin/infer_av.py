@@ -62,7 +62,7 @@ from avdf.data.video import VideoError, reproducible_x264
 from avdf.utils.config import ConfigError, load_config
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 # torch and the model code are imported where they are used: the merge needs neither
 

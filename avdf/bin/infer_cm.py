@@ -34,7 +34,7 @@ from avdf.tasks import build_task
 from avdf.train.trainer import load_trained_model
 from avdf.utils.config import load_config
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 logger = logging.getLogger("infer_cm")
 

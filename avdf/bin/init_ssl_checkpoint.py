@@ -22,7 +22,7 @@ from avdf.features.ssl import build_ssl_model
 from avdf.utils.config import ConfigError, load_config
 from avdf.utils.fileio import atomic_path
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 AUDIO = ("wav2vec2", "hubert", "wavlm")
 

@@ -43,7 +43,7 @@ from pathlib import Path
 from avdf.data.mini.common import EXTRA_SIZES, SIZES
 from avdf.data.mini.speech import MissingMaterialError
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 logger = logging.getLogger("make_mini_corpus")
 

@@ -11,7 +11,7 @@ import sys
 
 from avdf.models import build_model
 from avdf.utils.config import load_config
-from avdf.utils.cli import run
+from avdf.bin import run
 
 
 def count_parameters(model) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from avdf.data.datadir import DataDirError, read_kv
 from avdf.utils.fileio import atomic_path
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 logger = logging.getLogger("plot_frame_scores")
 

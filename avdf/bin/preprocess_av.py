@@ -39,7 +39,7 @@ from avdf.data.video import VideoError, build_detector, preprocess_conf, preproc
 from avdf.utils.config import ConfigError, load_config
 from avdf.utils.fileio import atomic_ark_scp, atomic_open
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 logger = logging.getLogger("preprocess_av")
 STREAMS = ("faces", "lips", "audio")

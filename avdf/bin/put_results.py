@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from avdf.utils.fileio import atomic_open, locked
-from avdf.utils.cli import run
+from avdf.bin import run
 
 _HEADING = re.compile(r"^(#+) ")
 

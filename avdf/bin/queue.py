@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from avdf.utils import queue
-from avdf.utils.cli import run
+from avdf.bin import run
 
 PROGS = {"run": "run.pl", "sge": "queue.pl", "slurm": "slurm.pl"}
 

@@ -33,7 +33,7 @@ from avdf.bin.train_backend import load_embeddings
 from avdf.data.datadir import DataDirError, read_kv, read_trials, write_trials
 from avdf.utils.fileio import atomic_open
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 logger = logging.getLogger("score_asv")
 

@@ -21,7 +21,7 @@ from avdf.train.checkpoint import CheckpointError
 from avdf.train.trainer import TRAIN_DEFAULTS, Trainer
 from avdf.utils.config import ConfigError, load_config
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 
 def resolve_config(path: str, overrides: list[str]) -> dict:

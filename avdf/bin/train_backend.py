@@ -25,7 +25,7 @@ from avdf.backend.plda import PLDA
 from avdf.data.datadir import DataDirError, read_kv
 from avdf.utils.fileio import atomic_path
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 logger = logging.getLogger("train_backend")
 

@@ -54,7 +54,7 @@ from avdf.tasks.cm import read_labels
 from avdf.train import checkpoint as ckpt
 from avdf.utils.config import load_config, save_config
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 logger = logging.getLogger("train_gmm")
 GMM_DEFAULTS = {"recipe": "avdf", "n_iter": 10, "kmeans_iter": 10, "init_frames": 100000, "max_frames": 0,

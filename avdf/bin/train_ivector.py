@@ -31,7 +31,7 @@ from avdf.backend.ivector import IVectorExtractor, batched, utterance_stats
 from avdf.data.datadir import DataDirError
 from avdf.utils.config import get, load_config, save_config
 from avdf.utils.log import setup_logging
-from avdf.utils.cli import run
+from avdf.bin import run
 
 logger = logging.getLogger("train_ivector")
 

@@ -83,13 +83,14 @@ def build_ssl_model(arch: str, size: str = "base", model_conf: Mapping[str, Any]
 
 def read_state_dict(path: str | os.PathLike, what: str) -> dict[str, torch.Tensor]:
     """The tensors of a ``torch.save`` checkpoint (bare, or under ``model``/``state_dict``)."""
+    from avdf.train import checkpoint as ckpt
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{what}: checkpoint {p} does not exist")
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle, zip and weights_only errors all mean "not a state_dict file"
-        raise CheckpointError(f"{what}: cannot read checkpoint {p}: {e}") from None
+        obj = ckpt.load(p)  # tensors only; a truncated, foreign or non-tensor file is one line
+    except ckpt.CheckpointError as e:
+        raise CheckpointError(f"{what}: cannot read checkpoint {e}") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
